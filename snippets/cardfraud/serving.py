@@ -1,0 +1,345 @@
+"""Serve the course's fraud model over HTTP with KServe, on this machine only.
+
+Module 5.4 builds on these pieces; 5.5 and 5.6 reuse them when they need a
+live model to watch or to roll out:
+
+    >>> from cardfraud.serving import serve
+    >>> with serve("fraud-model.joblib", port=8540) as url:   # a KServe ModelServer
+    ...     ...                                                # POST url + "/v2/models/fraud-detector/infer"
+
+- ``FraudModel``: a ``kserve.Model`` that wraps the scikit-learn pipeline and
+  answers both the v1 protocol (``{"instances": [...]}``) and the Open Inference
+  Protocol v2 (one named tensor per feature column).
+- ``serve``: starts ``python -m cardfraud.serving`` (a KServe ``ModelServer``)
+  in a child process bound to 127.0.0.1, waits for ``/v2/health/ready``, and
+  stops it when the ``with`` block ends, even on an error.
+- ``TrafficRouter``: a small HTTP proxy that splits requests between model
+  servers by weight and can mirror them to a shadow server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
+
+import joblib
+import kserve
+import numpy as np
+import pandas as pd
+from kserve import InferInput, InferOutput, InferRequest, InferResponse
+
+from cardfraud.features import FEATURE_COLUMNS
+
+HOST = "127.0.0.1"
+MODEL_NAME = "fraud-detector"
+OUTPUT_NAME = "fraud_probability"
+READY_TIMEOUT_S = 60
+
+
+# --8<-- [start:model]
+def load_pipeline(model_uri: str):
+    """A joblib file on disk, or an MLflow model URI such as ``models:/fraud-detector@champion``."""
+    if model_uri.startswith(("models:/", "runs:/")) or "://" in model_uri:
+        import mlflow.sklearn  # only servers that load from MLflow pay for the import
+
+        return mlflow.sklearn.load_model(model_uri)
+    return joblib.load(model_uri)
+
+
+def v2_inputs_to_frame(request: InferRequest) -> pd.DataFrame:
+    """One v2 tensor per feature column -> the DataFrame the pipeline was trained on."""
+    frame = request.as_dataframe()
+    missing = sorted(set(FEATURE_COLUMNS) - set(frame.columns))
+    if missing:
+        raise kserve.errors.InvalidInput(f"missing input tensors: {missing}")
+    return frame[FEATURE_COLUMNS]
+
+
+class FraudModel(kserve.Model):
+    """The fraud pipeline behind KServe's v1 and v2 (Open Inference Protocol) endpoints."""
+
+    def __init__(self, name: str, model_uri: str):
+        super().__init__(name)
+        self.model_uri = model_uri
+        self.pipeline = None
+
+    def load(self) -> bool:
+        self.pipeline = load_pipeline(self.model_uri)
+        self.ready = True
+        return self.ready
+
+    def predict(self, payload, headers=None, response_headers=None):
+        if isinstance(payload, InferRequest):  # POST /v2/models/{name}/infer
+            frame = v2_inputs_to_frame(payload)
+            scores = self.pipeline.predict_proba(frame)[:, 1]
+            output = InferOutput(name=OUTPUT_NAME, shape=[len(scores)], datatype="FP64", data=scores.tolist())
+            return InferResponse(response_id=payload.id, model_name=self.name, infer_outputs=[output])
+        # POST /v1/models/{name}:predict with {"instances": [{column: value, ...}, ...]}
+        if not isinstance(payload, dict) or "instances" not in payload:
+            raise kserve.errors.InvalidInput('expected a JSON object with "instances"')
+        frame = pd.DataFrame.from_records(payload["instances"], columns=FEATURE_COLUMNS)
+        return {"predictions": self.pipeline.predict_proba(frame)[:, 1].tolist()}
+# --8<-- [end:model]
+
+
+# --8<-- [start:payloads]
+def v1_payload(frame: pd.DataFrame) -> dict:
+    """Rows as v1 "instances": a list of {column: value} records."""
+    return {"instances": json.loads(frame[FEATURE_COLUMNS].to_json(orient="records"))}
+
+
+def _v2_datatype(column: pd.Series) -> str:
+    if pd.api.types.is_integer_dtype(column):
+        return "INT64"
+    if pd.api.types.is_float_dtype(column):
+        return "FP64"
+    return "BYTES"
+
+
+def v2_request(frame: pd.DataFrame, model_name: str = MODEL_NAME) -> InferRequest:
+    """Rows as an Open Inference Protocol request: one named 1-D tensor per feature column."""
+    inputs = []
+    for name in FEATURE_COLUMNS:
+        column = frame[name]
+        datatype = _v2_datatype(column)
+        values = column.astype(str).tolist() if datatype == "BYTES" else column.tolist()
+        inputs.append(InferInput(name=name, shape=[len(frame)], datatype=datatype, data=values))
+    return InferRequest(model_name=model_name, infer_inputs=inputs)
+
+
+def v2_payload(frame: pd.DataFrame, model_name: str = MODEL_NAME) -> dict:
+    """The same request as the JSON body of POST /v2/models/{name}/infer."""
+    body, _ = v2_request(frame, model_name).to_rest()
+    return body
+# --8<-- [end:payloads]
+
+
+def save_pipeline(pipeline, path: str | Path = "fraud-model.joblib") -> str:
+    """Write a fitted pipeline where ``serve`` can load it; returns the path."""
+    joblib.dump(pipeline, path)
+    return str(path)
+
+
+class ModelServerProcess:
+    """A KServe ModelServer in a child process on 127.0.0.1; use ``serve`` for the with-form."""
+
+    def __init__(self, model_uri: str, port: int, name: str = MODEL_NAME, log_path: str | Path | None = None):
+        self.model_uri, self.port, self.name = str(model_uri), port, name
+        self.log_path = Path(log_path or f"model-server-{port}.log")
+        self.url = f"http://{HOST}:{port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "ModelServerProcess":
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[1])  # so the child can import cardfraud
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        command = [
+            sys.executable, "-m", "cardfraud.serving",
+            "--model_uri", self.model_uri,
+            "--model_name", self.name,
+            "--http_port", str(self.port),
+            "--enable_grpc", "false",  # the gRPC server would listen on [::]:8081
+            "--enable_latency_logging", "false",
+        ]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        return self
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"model server on port {self.port} exited:\n{self.log_tail()}")
+            if _http_status(self.url + "/v2/health/ready") == 200:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"model server on port {self.port} not ready after {timeout_s} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()  # uvicorn shuts down gracefully on SIGTERM
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def log_tail(self, lines: int = 20) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@contextmanager
+def serve(model_uri: str | Path, port: int, name: str = MODEL_NAME) -> Iterator[str]:
+    """Run a KServe model server for the ``with`` block; yields its base URL."""
+    server = ModelServerProcess(model_uri, port, name).start()
+    try:
+        server.wait_ready()
+        yield server.url
+    finally:
+        server.stop()
+
+
+@contextmanager
+def serve_many(specs: dict[str, tuple[str | Path, int]], name: str = MODEL_NAME) -> Iterator[dict[str, str]]:
+    """Start several servers at once ({label: (model_uri, port)}); yields {label: url}."""
+    servers = {label: ModelServerProcess(uri, port, name) for label, (uri, port) in specs.items()}
+    try:
+        for server in servers.values():
+            server.start()
+        for server in servers.values():
+            server.wait_ready()
+        yield {label: server.url for label, server in servers.items()}
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def _http_status(url: str, timeout_s: float = 1.0) -> int | None:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
+    try:
+        connection.request("GET", parts.path)
+        return connection.getresponse().status
+    except OSError:
+        return None
+    finally:
+        connection.close()
+
+
+# --8<-- [start:router]
+def bucket(unit_id: str, salt: str) -> float:
+    """A stable number in [0, 1) for a unit: the same unit always lands in the same bucket."""
+    digest = hashlib.sha256(f"{salt}:{unit_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class TrafficRouter:
+    """An HTTP proxy on 127.0.0.1 that splits POSTs between backends by weight.
+
+    The unit of assignment is the ``x-unit-id`` request header (hashed with a
+    salt, so a unit keeps its arm). With ``shadow`` set, every request is also
+    sent to that backend in the background; its answer is recorded, never returned.
+    """
+
+    def __init__(self, backends: dict[str, str], weights: dict[str, float], port: int,
+                 shadow: str | None = None, salt: str = "fraud-canary-1"):
+        self.backends, self.port, self.shadow, self.salt = dict(backends), port, shadow, salt
+        self.set_weights(weights)
+        self.served: list[tuple[str, str, int]] = []       # (unit id, backend, status)
+        self.shadow_log: list[tuple[str, bytes, bytes | None]] = []  # (unit id, primary body, shadow body)
+        self._lock = threading.Lock()
+        self._mirror = ThreadPoolExecutor(max_workers=2)
+        self._server = ThreadingHTTPServer((HOST, port), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def set_weights(self, weights: dict[str, float]) -> None:
+        """Change the split at run time: a rollback is set_weights({"champion": 1, "challenger": 0})."""
+        total = float(sum(weights.values()))
+        self.weights = {name: weights.get(name, 0) / total for name in self.backends}
+
+    def choose(self, unit_id: str) -> str:
+        point, edge = bucket(unit_id, self.salt), 0.0
+        for name, weight in self.weights.items():
+            edge += weight
+            if point < edge:
+                return name
+        return name  # point is within rounding of 1.0
+
+    def _handler(self):
+        router = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                unit_id = self.headers.get("x-unit-id", "")
+                arm = router.choose(unit_id)
+                status, answer = _post(router.backends[arm] + self.path, body)
+                with router._lock:
+                    router.served.append((unit_id, arm, status))
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("x-served-by", arm)
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+                if router.shadow:  # after the client has its answer
+                    router._mirror.submit(router._send_shadow, self.path, body, unit_id, answer)
+
+            def log_message(self, *args):  # keep the proxy quiet
+                pass
+
+        return Handler
+
+    def _send_shadow(self, path: str, body: bytes, unit_id: str, primary: bytes) -> None:
+        try:
+            _, answer = _post(self.backends[self.shadow] + path, body)
+        except OSError:
+            answer = None  # a failing shadow is recorded, never raised to the client
+        with self._lock:
+            self.shadow_log.append((unit_id, primary, answer))
+
+    def __enter__(self) -> "TrafficRouter":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._mirror.shutdown(wait=True)   # finish mirrored requests before comparing
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+# --8<-- [end:router]
+
+
+def _post(url: str, body: bytes, timeout_s: float = 10.0) -> tuple[int, bytes]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
+    try:
+        connection.request("POST", parts.path, body=body, headers={"content-type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _bind_loopback(host: str) -> None:
+    """KServe 0.21's REST server listens on 0.0.0.0 (right in a pod, wrong on a laptop): bind ``host``."""
+    import kserve.model_server as model_server
+
+    class LoopbackRESTServer(model_server.RESTServer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.config.host = host
+
+    model_server.RESTServer = LoopbackRESTServer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(parents=[kserve.model_server.parser])
+    parser.add_argument("--model_uri", required=True)
+    args, _ = parser.parse_known_args()
+    _bind_loopback(HOST)
+    model = FraudModel(args.model_name, args.model_uri)
+    model.load()
+    kserve.ModelServer(http_port=args.http_port, enable_grpc=False, workers=1).start([model])
+
+
+if __name__ == "__main__":
+    main()

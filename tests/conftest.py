@@ -1,0 +1,95 @@
+"""Shared fixtures and options for the whole suite.
+
+- ``--update-outputs`` rewrites every shown output (and the lab notebooks) from a real run.
+- The tree must be exactly as it was after the run: no mlruns/, mlflow.db, feature repos.
+- The summary prints a table of executed and skipped blocks per page.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.harness.blocks import ROOT
+from tests.harness.environment import DETERMINISM, TELEMETRY_OFF
+
+# Set before the fork server starts, so the libraries it preloads see them too.
+os.environ.update(DETERMINISM)
+os.environ.update(TELEMETRY_OFF)
+
+IGNORED_PARTS = {".git", ".venv", "site", "node_modules", "__pycache__", ".pytest_cache", "test-artifacts"}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-outputs",
+        action="store_true",
+        help="rewrite shown outputs and lab notebooks from what the code prints now",
+    )
+
+
+@pytest.fixture(scope="session")
+def update_outputs(request) -> bool:
+    return request.config.getoption("--update-outputs")
+
+
+@pytest.fixture(scope="session")
+def private_home():
+    """HOME for blocks, builds and notebooks: tools that write ~/.cache or ~/.feast stay out of yours."""
+    with tempfile.TemporaryDirectory(prefix="home-") as home:
+        yield Path(home)
+
+
+def _tree() -> dict[str, float]:
+    out = {}
+    for path in ROOT.rglob("*"):
+        rel = path.relative_to(ROOT)
+        if IGNORED_PARTS.intersection(rel.parts) or not path.is_file():
+            continue
+        out[str(rel)] = path.stat().st_mtime_ns
+    return out
+
+
+def pytest_sessionstart(session):
+    session.config._tree_before = _tree()
+    session.config._block_table = defaultdict(lambda: defaultdict(int))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if session.config.getoption("--update-outputs"):
+        return  # rewriting outputs is the point of that run
+    before, after = session.config._tree_before, _tree()
+    added = sorted(set(after) - set(before))
+    changed = sorted(p for p in set(after) & set(before) if after[p] != before[p])
+    removed = sorted(set(before) - set(after))
+    if added or changed or removed:
+        lines = [f"  added:   {p}" for p in added] + [f"  changed: {p}" for p in changed] + [f"  removed: {p}" for p in removed]
+        session.config._tree_dirty = "\n".join(lines)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def record_block(config, page: str, status: str) -> None:
+    config._block_table[page][status] += 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    table = getattr(config, "_block_table", {})
+    if table:
+        statuses = sorted({s for counts in table.values() for s in counts}, key=lambda s: (s != "executed", s))
+        width = max(len(p) for p in table) + 2
+        terminalreporter.section("code blocks per page")
+        terminalreporter.write_line("page".ljust(width) + "  ".join(s.rjust(9) for s in statuses))
+        for page in sorted(table):
+            terminalreporter.write_line(page.ljust(width) + "  ".join(str(table[page][s]).rjust(max(9, len(s))) for s in statuses))
+        totals = {s: sum(table[p][s] for p in table) for s in statuses}
+        terminalreporter.write_line("total".ljust(width) + "  ".join(str(totals[s]).rjust(max(9, len(s))) for s in statuses))
+    dirty = getattr(config, "_tree_dirty", None)
+    if dirty:
+        terminalreporter.section("the run changed the repository tree", red=True)
+        terminalreporter.write_line(dirty)
+        terminalreporter.write_line("Tests and blocks must work in temporary directories only.")

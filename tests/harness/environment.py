@@ -1,0 +1,38 @@
+"""The environment every block, notebook and build runs in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.harness.blocks import ROOT, SNIPPETS
+
+# Each tool's own switch for usage reporting, plus the cross-tool DO_NOT_TRACK convention.
+TELEMETRY_OFF = {
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "FEAST_USAGE": "False",
+    "EVIDENTLY_DISABLE_TELEMETRY": "1",
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "NML_DISABLE_USAGE_LOGGING": "1",
+    "GIT_PYTHON_REFRESH": "quiet",
+}
+# Same hashes and no stray bytecode files in snippets/.
+DETERMINISM = {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
+
+
+def block_environment(home: Path) -> dict[str, str]:
+    """A clean environment: PATH with the venv first, cardfraud importable, a private HOME."""
+    keep = {k: v for k, v in os.environ.items() if k in {"LANG", "LC_ALL", "TZ", "TERM", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}}
+    return {
+        **keep,
+        "PATH": f"{VENV_BIN}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
+        "PYTHONPATH": str(SNIPPETS),
+        "HOME": str(home),
+        "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+        "MPLBACKEND": "Agg",
+        **DETERMINISM,
+        **TELEMETRY_OFF,
+    }

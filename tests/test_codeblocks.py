@@ -1,0 +1,132 @@
+"""Every python/bash block on every page runs, and every shown output is what it prints.
+
+One test per chain (a block and the blocks marked ``cont`` after it), named by
+the page and line of its first block: ``pytest -k module-5.2`` runs one page.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import defaultdict
+
+import pytest
+
+from tests.conftest import record_block
+from tests.harness import execute
+from tests.harness.blocks import ROOT, Block, PageError, chains, normalise, page_blocks, pages
+from tests.harness.environment import block_environment
+
+
+def _collect():
+    params = []
+    for page in pages():
+        rel = str(page.relative_to(ROOT))
+        try:
+            found = chains(page_blocks(page))
+        except PageError as error:
+            params.append(pytest.param(error, id=f"{rel}:unreadable"))
+            continue
+        params.extend(pytest.param(chain, id=chain.id) for chain in found)
+    return params
+
+
+class OutputRewriter:
+    """Collects new outputs during the run; writes them at the end, bottom-up per page."""
+
+    def __init__(self):
+        self.edits = defaultdict(list)
+
+    def set(self, block: Block, new_text: str) -> None:
+        output = block.output
+        if output.file is not None:
+            output.file.write_text(new_text.rstrip("\n") + "\n", encoding="utf-8")
+            return
+        indent = re.match(r"\s*", block.page.read_text(encoding="utf-8").splitlines()[output.page_line - 2])[0]
+        lines = [indent + line if line else "" for line in new_text.rstrip("\n").splitlines()]
+        self.edits[block.page].append((output.page_line - 1, output.end_line - 1, lines))
+
+    def write(self) -> None:
+        for page, edits in self.edits.items():
+            lines = page.read_text(encoding="utf-8").splitlines()
+            for start, end, new in sorted(edits, reverse=True):
+                lines[start:end] = new  # the content between the fences
+            page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def rewriter(update_outputs):
+    rewriter = OutputRewriter()
+    yield rewriter
+    if update_outputs:
+        rewriter.write()
+
+
+@pytest.mark.parametrize("chain", _collect())
+def test_block(chain, request, private_home, update_outputs, rewriter):
+    if isinstance(chain, PageError):
+        pytest.fail(str(chain), pytrace=False)
+    page = str(chain.first.page.relative_to(ROOT))
+    if chain.skip_reason:
+        for _ in chain.blocks:
+            record_block(request.config, page, f"skipped: {chain.skip_reason}")
+        pytest.skip(f"{chain.id}: {chain.skip_reason}")
+
+    result = execute.run(chain, block_environment(private_home))
+    status = "executed" if result.returncode == 0 and not result.leftovers else "failed"
+    for _ in chain.blocks:
+        record_block(request.config, page, status)
+
+    if result.returncode is None:
+        pytest.fail(f"{chain.id}: timed out after {chain.timeout_s} s\n{_tail(result)}", pytrace=False)
+    if result.returncode != 0:
+        pytest.fail(f"{_failure_location(result)}: the block raised or exited {result.returncode}\n{_tail(result)}", pytrace=False)
+    if result.leftovers:
+        pytest.fail(f"{chain.id}: the block left processes running (stop what you start):\n{result.leftovers}", pytrace=False)
+
+    stale = []
+    for block, printed in zip(chain.blocks, result.outputs(len(chain.blocks))):
+        if block.output is None:
+            continue
+        if normalise(printed) == normalise(block.output.text):
+            continue
+        if update_outputs:
+            rewriter.set(block, normalise(printed) + "\n")
+            continue
+        shown_at = block.output.file.relative_to(ROOT) if block.output.file else f"{block.page.relative_to(ROOT)}:{block.output.page_line}"
+        diff = "\n".join(
+            difflib.unified_diff(
+                normalise(block.output.text).splitlines(),
+                normalise(printed).splitlines(),
+                fromfile=f"shown ({shown_at})",
+                tofile="printed now",
+                lineterm="",
+            )
+        )
+        stale.append(f"{block.where}: the shown output is stale (run `make outputs PAGE={block.page.stem}`)\n{diff}")
+    if stale:
+        pytest.fail("\n\n".join(stale), pytrace=False)
+
+
+_TRACE_LINE = re.compile(r'File "(?P<file>[^"]*/harness-[^/"]+/block\.(?:py|sh))", line (?P<line>\d+)')
+
+
+def _failure_location(result: execute.Result) -> str:
+    """The page (or snippet) line where the innermost frame of the block's traceback was."""
+    matches = list(_TRACE_LINE.finditer(result.stderr))
+    if matches:
+        number = int(matches[-1]["line"])
+        if 1 <= number <= len(result.origins):
+            code = result.script.splitlines()[number - 1].strip()
+            return f"{result.origins[number - 1]} `{code}`"
+    bash = re.search(r"block\.sh: line (\d+)", result.stderr)
+    if bash and 1 <= int(bash[1]) <= len(result.origins):
+        number = int(bash[1])
+        return f"{result.origins[number - 1]} `{result.script.splitlines()[number - 1].strip()}`"
+    return result.origins[0] if result.origins else "?"
+
+
+def _tail(result: execute.Result, lines: int = 40) -> str:
+    stderr = "\n".join(result.stderr.strip().splitlines()[-lines:])
+    stdout = "\n".join(result.stdout.strip().splitlines()[-10:])
+    return f"--- stderr (last {lines} lines) ---\n{stderr}\n--- stdout (last 10 lines) ---\n{stdout}"
