@@ -48,7 +48,7 @@ FRAUD_HOUR_WEIGHTS = np.array(
 FOREIGN_SHARE_LEGIT = 0.04
 FOREIGN_SHARE_FRAUD = 0.55
 MEAN_EXTRA_TRANSACTIONS_PER_BURST = 2.0
-MAX_BURST_MINUTES = 180
+MAX_BURST_MINUTES = 90
 # Fraud is known when the chargeback arrives; a purchase nobody disputes is taken
 # as legitimate once the dispute window has closed.
 CHARGEBACK_MEDIAN_DAYS = 6.0

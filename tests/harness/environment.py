@@ -17,6 +17,8 @@ TELEMETRY_OFF = {
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "NML_DISABLE_USAGE_LOGGING": "1",
     "GIT_PYTHON_REFRESH": "quiet",
+    # Material 9.8 prints a notice about MkDocs 2 on every build; it is not a build problem.
+    "NO_MKDOCS_2_WARNING": "1",
 }
 # Same hashes and no stray bytecode files in snippets/.
 DETERMINISM = {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}

@@ -1,0 +1,182 @@
+"""The built site: a strict build, links and anchors that resolve, nothing from third-party hosts.
+
+The site is built once per test session (``built_site``), into a temporary directory.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlsplit
+
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+from tests.harness.blocks import DOCS, ROOT
+from tests.harness.environment import VENV_BIN, block_environment
+
+# Attributes through which a page loads something (as opposed to linking to it).
+RESOURCE_ATTRIBUTES = {
+    "script": ["src"],
+    "img": ["src", "srcset"],
+    "source": ["src", "srcset"],
+    "iframe": ["src"],
+    "video": ["src", "poster"],
+    "audio": ["src"],
+    "embed": ["src"],
+    "object": ["data"],
+}
+SITE_PATH = urlsplit(yaml.safe_load(
+    "\n".join(l for l in (ROOT / "mkdocs.yml").read_text().splitlines() if l.startswith("site_url:"))
+)["site_url"]).path
+_CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+)""")
+_CSS_IMPORT = re.compile(r"""@import\s+['"]([^'"]+)""")
+
+
+@pytest.fixture(scope="session")
+def built_site(private_home):
+    with tempfile.TemporaryDirectory(prefix="site-") as out:
+        result = subprocess.run(
+            [str(VENV_BIN / "mkdocs"), "build", "--strict", "--site-dir", out],
+            cwd=ROOT,
+            env=block_environment(private_home),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            problems = [line for line in result.stderr.splitlines() if "WARNING" in line or "ERROR" in line or "Error" in line]
+            pytest.fail("mkdocs build --strict failed:\n" + "\n".join(problems or result.stderr.splitlines()[-30:]), pytrace=False)
+        yield Path(out)
+
+
+def _html_pages(site: Path) -> list[Path]:
+    return sorted(p for p in site.rglob("*.html") if "assets" not in p.relative_to(site).parts)
+
+
+@cache
+def _soup(path: Path) -> BeautifulSoup:
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def _is_third_party(url: str) -> bool:
+    parts = urlsplit(url.strip())
+    return bool(parts.netloc) or parts.scheme in {"http", "https"}
+
+
+def _source_line(page_html: Path, site: Path, needle: str) -> str:
+    """The Markdown page (and line, when found) that produced a built page."""
+    rel = page_html.relative_to(site)
+    for candidate in (DOCS / rel.with_suffix(".md"), DOCS / rel.with_suffix(".ipynb")):
+        if candidate.is_file():
+            for number, line in enumerate(candidate.read_text(encoding="utf-8").splitlines(), 1):
+                if needle and needle in line:
+                    return f"{candidate.relative_to(ROOT)}:{number}"
+            return str(candidate.relative_to(ROOT))
+    return str(page_html.relative_to(site))
+
+
+def test_internal_links_and_anchors_resolve(built_site):
+    broken = []
+    for page in _html_pages(built_site):
+        soup = _soup(page)
+        for anchor in soup.select("a[href]"):
+            href = anchor["href"]
+            if _is_third_party(href) or href.startswith(("mailto:", "javascript:", "data:")):
+                continue
+            path, fragment = urldefrag(href)
+            if path.startswith("/"):  # absolute links (the 404 page) start at site_url's path
+                target = built_site / unquote(path).removeprefix(SITE_PATH).lstrip("/")
+            else:
+                target = page if not path else (page.parent / unquote(path)).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append(f"{_source_line(page, built_site, path)}: link to {href!r}: no such file in the built site")
+                continue
+            if fragment and target.suffix == ".html" and not _soup(target).find(id=unquote(fragment)):
+                broken.append(f"{_source_line(page, built_site, '#' + fragment)}: link to {href!r}: no element with id {fragment!r}")
+    assert not broken, "broken internal links:\n" + "\n".join(sorted(set(broken)))
+
+
+def test_nothing_loads_from_third_party_hosts(built_site):
+    offenders = []
+    for page in _html_pages(built_site):
+        soup = _soup(page)
+        for tag, attributes in RESOURCE_ATTRIBUTES.items():
+            for element in soup.find_all(tag):
+                for attribute in attributes:
+                    for url in re.split(r"[\s,]+", element.get(attribute, "")):
+                        if url and _is_third_party(url):
+                            offenders.append(f"{page.relative_to(built_site)}: <{tag} {attribute}={url!r}>")
+        for link in soup.find_all("link", href=True):
+            if set(link.get("rel", [])) & {"stylesheet", "preload", "modulepreload", "icon", "preconnect", "dns-prefetch", "manifest"}:
+                if _is_third_party(link["href"]):
+                    offenders.append(f"{page.relative_to(built_site)}: <link rel={link['rel']} href={link['href']!r}>")
+        for style in soup.find_all("style"):
+            offenders += [f"{page.relative_to(built_site)}: inline CSS url {u!r}" for u in _CSS_URL.findall(style.text) + _CSS_IMPORT.findall(style.text) if _is_third_party(u)]
+    for css in built_site.rglob("*.css"):
+        text = css.read_text(encoding="utf-8", errors="replace")
+        offenders += [f"{css.relative_to(built_site)}: url {u!r}" for u in _CSS_URL.findall(text) + _CSS_IMPORT.findall(text) if _is_third_party(u)]
+    assert not offenders, "resources from third-party hosts:\n" + "\n".join(offenders)
+
+
+def test_every_page_has_a_meta_description(built_site):
+    missing = [
+        str(p.relative_to(built_site))
+        for p in _html_pages(built_site)
+        if p.name != "404.html" and not (_soup(p).find("meta", attrs={"name": "description"}) or {}).get("content")
+    ]
+    assert not missing, f"pages without a meta description (add `description:` to the front matter): {missing}"
+
+
+def test_sitemap_and_404_exist(built_site):
+    assert (built_site / "404.html").is_file()
+    sitemap = (built_site / "sitemap.xml").read_text(encoding="utf-8")
+    assert sitemap.count("<loc>") >= len(list(DOCS.glob("modules/*.md"))) + 1
+
+
+def test_mermaid_loads_only_where_there_is_a_diagram(built_site):
+    for page in _html_pages(built_site):
+        soup = _soup(page)
+        has_diagram = bool(soup.select("pre.mermaid"))
+        loads_mermaid = any("mermaid" in s.get("src", "") for s in soup.find_all("script"))
+        assert has_diagram == loads_mermaid, f"{page.relative_to(built_site)}: diagram={has_diagram} but mermaid script={loads_mermaid}"
+
+
+def _front_matter(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("---\n"), f"{path.relative_to(ROOT)}:1: no front matter"
+    return yaml.safe_load(text.split("---\n", 2)[1])
+
+
+def test_module_header_shows_pinned_versions(built_site):
+    pins = dict(
+        line.split("==", 1) for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line and not line.startswith("#")
+    )
+    pins = {k.lower().replace("_", "-"): v.strip() for k, v in pins.items()}
+    for source in sorted(DOCS.glob("modules/*.md")):
+        meta = _front_matter(source)
+        html = _soup(built_site / source.relative_to(DOCS).with_suffix(".html"))
+        header = html.select_one("dl.module-header")
+        assert header is not None, f"{source.relative_to(ROOT)}: no module header in the built page"
+        shown = {code.text.split(" ")[0]: code.text.split(" ")[1] for code in header.select(".module-header__versions code")}
+        for tool in meta["tools"]:
+            assert shown.get(tool) == pins[tool.lower()], f"{source.relative_to(ROOT)}: header shows {tool} {shown.get(tool)}, requirements.txt pins {pins[tool.lower()]}"
+
+
+def test_overview_module_table_matches_module_front_matter():
+    overview = (DOCS / "index.md").read_text(encoding="utf-8")
+    for source in sorted(DOCS.glob("modules/*.md")):
+        meta = _front_matter(source)
+        row = next((line for line in overview.splitlines() if line.startswith(f"| {meta['module']} |")), None)
+        assert row is not None, f"docs/index.md: no row for module {meta['module']}"
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert source.name in cells[1], f"docs/index.md: row {meta['module']} does not link to {source.name}"
+        assert cells[2] == f"`[{meta['complexity']}]`" and cells[3] == meta["time"], (
+            f"docs/index.md: row {meta['module']} says {cells[2]} {cells[3]}, {source.relative_to(ROOT)} says {meta['complexity']} {meta['time']}"
+        )
