@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.harness.blocks import ROOT
-from tests.harness.environment import DETERMINISM, TELEMETRY_OFF
+from tests.harness.environment import DETERMINISM, TELEMETRY_OFF, THREADING
 
 # Set before the fork server starts, so the libraries it preloads see them too.
 os.environ.update(DETERMINISM)
+os.environ.update(THREADING)
 os.environ.update(TELEMETRY_OFF)
 
 IGNORED_PARTS = {".git", ".venv", "site", "node_modules", "__pycache__", ".pytest_cache", "test-artifacts"}

@@ -22,6 +22,9 @@ TELEMETRY_OFF = {
 }
 # Same hashes and no stray bytecode files in snippets/.
 DETERMINISM = {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+# OpenMP threads (scikit-learn's trees) sleep instead of spinning while they wait: on a
+# shared 2-core machine, spinning threads starve each other and a 1 s fit takes a minute.
+THREADING = {"OMP_WAIT_POLICY": "PASSIVE"}
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
 
 
@@ -36,5 +39,6 @@ def block_environment(home: Path) -> dict[str, str]:
         "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
         "MPLBACKEND": "Agg",
         **DETERMINISM,
+        **THREADING,
         **TELEMETRY_OFF,
     }

@@ -1,0 +1,105 @@
+"""`make bench`: how fast the site builds, rebuilds and tests, and how heavy its pages are.
+
+Targets on a 2-core machine: strict build <= 5 s, rebuild after a one-page edit <= 2 s,
+a page without diagrams <= 120 KB gzip (HTML + CSS + JS). Each timing is the median of
+three runs, so one noisy run does not decide the figure.
+"""
+
+from __future__ import annotations
+
+import gzip
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bs4 import BeautifulSoup
+
+from tests.harness.blocks import DOCS, ROOT
+from tests.harness.environment import VENV_BIN, block_environment
+
+RUNS = 3
+SERVE_ADDRESS = "127.0.0.1:8765"
+WEIGHED_PAGES = {
+    "overview (diagrams)": "index.html",
+    "module 5.1": "modules/module-5.1-mlops-fundamentals.html",
+    "glossary (no diagram)": "glossary.html",
+    "running example (no diagram)": "running-example.html",
+}
+TOUCHED_PAGE = DOCS / "glossary.md"
+
+
+def strict_build(site: Path, env) -> float:
+    started = time.perf_counter()
+    subprocess.run([str(VENV_BIN / "mkdocs"), "build", "--strict", "-q", "--site-dir", str(site)], cwd=ROOT, env=env, check=True)
+    return time.perf_counter() - started
+
+
+def rebuild_after_edit(env) -> float:
+    """Seconds from touching one page to `mkdocs serve` reloading browsers."""
+    server = subprocess.Popen(
+        [str(VENV_BIN / "mkdocs"), "serve", "--livereload", "--dev-addr", SERVE_ADDRESS],
+        cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )
+    try:
+        _wait_for(server, "Serving on")
+        time.sleep(1)  # let the watcher settle before the edit
+        started = time.perf_counter()
+        TOUCHED_PAGE.touch()
+        _wait_for(server, "Reloading browsers")
+        return time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _wait_for(server: subprocess.Popen, text: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    for line in server.stderr:
+        if text in line:
+            return
+        if time.monotonic() > deadline:
+            break
+    raise RuntimeError(f"mkdocs serve never printed {text!r}")
+
+
+def page_weight(site: Path, page: str) -> tuple[int, int]:
+    """Raw and gzip bytes of a page's HTML and the CSS and JS files it loads."""
+    html_path = site / page
+    soup = BeautifulSoup(html_path.read_text(encoding="utf-8"), "html.parser")
+    files = [html_path]
+    files += [(html_path.parent / s["src"]).resolve() for s in soup.find_all("script", src=True)]
+    files += [(html_path.parent / l["href"]).resolve() for l in soup.find_all("link", href=True) if "stylesheet" in l.get("rel", [])]
+    data = [Path(str(f).split("?")[0]).read_bytes() for f in files]
+    return sum(len(d) for d in data), sum(len(gzip.compress(d, 9)) for d in data)
+
+
+def suite_time() -> float:
+    started = time.perf_counter()
+    subprocess.run([str(VENV_BIN / "pytest"), "-q", "-p", "no:cacheprovider"], cwd=ROOT, check=False)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as site_dir:
+        env = block_environment(Path(home))
+        site = Path(site_dir)
+        builds = [strict_build(site, env) for _ in range(RUNS)]
+        rebuilds = [rebuild_after_edit(env) for _ in range(RUNS)]
+        print(f"strict build (no notebook execution): median {statistics.median(builds):.2f} s of {[round(b, 2) for b in builds]}  (target <= 5 s)")
+        print(f"rebuild after a one-page edit:       median {statistics.median(rebuilds):.2f} s of {[round(r, 2) for r in rebuilds]}  (target <= 2 s)")
+        print("page weight (HTML + CSS + JS):")
+        for label, page in WEIGHED_PAGES.items():
+            raw, gz = page_weight(site, page)
+            print(f"  {label:30} {raw / 1024:8.1f} KB raw {gz / 1024:8.1f} KB gzip")
+        index = site / "search" / "search_index.js"
+        if index.is_file():
+            print(f"  search index (loaded on search)  {index.stat().st_size / 1024:8.1f} KB raw {len(gzip.compress(index.read_bytes(), 9)) / 1024:8.1f} KB gzip")
+    if "--no-suite" not in sys.argv:
+        print(f"test suite (make test): {suite_time():.0f} s wall")
+
+
+if __name__ == "__main__":
+    main()
