@@ -308,6 +308,44 @@ class TrafficRouter:
 # --8<-- [end:router]
 
 
+# --8<-- [start:manifest]
+def manifest_problems(document, model: str = "V1beta1InferenceService", path: str = "") -> list[str]:
+    """Check a manifest's field names and types against the SDK's OpenAPI models.
+
+    Catches the mistakes a cluster would reject (or silently drop): a misspelt or
+    misplaced key, a string where an integer belongs. Returns one line per problem.
+    """
+    import kubernetes.client.models as k8s_models
+
+    if model == "object":
+        return []
+    if model.startswith("list["):
+        if not isinstance(document, list):
+            return [f"{path}: expected a list"]
+        return [p for i, item in enumerate(document) for p in manifest_problems(item, model[5:-1], f"{path}[{i}]")]
+    if model.startswith("dict("):
+        if not isinstance(document, dict):
+            return [f"{path}: expected a mapping"]
+        value_type = model[5:-1].split(", ", 1)[1]
+        return [p for key, item in document.items() for p in manifest_problems(item, value_type, f"{path}.{key}")]
+    primitives = {"str": str, "int": int, "bool": bool, "float": (int, float)}
+    if model in primitives:
+        ok = isinstance(document, primitives[model]) and not (model == "int" and isinstance(document, bool))
+        return [] if ok else [f"{path}: expected {model}, got {type(document).__name__}"]
+    cls = getattr(kserve.models, model, None) or getattr(k8s_models, model)
+    if not isinstance(document, dict):
+        return [f"{path}: expected a {model} mapping"]
+    by_key = {key: attribute for attribute, key in cls.attribute_map.items()}
+    problems = []
+    for key, value in document.items():
+        if key not in by_key:
+            problems.append(f"{path}.{key}: unknown field for {model}")
+        elif value is not None:
+            problems += manifest_problems(value, cls.openapi_types[by_key[key]], f"{path}.{key}")
+    return problems
+# --8<-- [end:manifest]
+
+
 def _post(url: str, body: bytes, timeout_s: float = 10.0) -> tuple[int, bytes]:
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
