@@ -10,6 +10,8 @@ drift is injected from week 3 (2026-01-19).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
@@ -25,6 +27,8 @@ WEEKS = 4
 # A lighter version of the course model: 60 boosting rounds instead of 200 keep
 # every block of module 5.5 within seconds; monitoring works the same for any model.
 MONITORED_MODEL_PARAMS = {"max_iter": 60}
+# The Prometheus alert rules of module 5.5, as shipped in the course repository.
+ALERT_RULES = Path(__file__).resolve().parents[1] / "module-5.5" / "alerts.yml"
 # Scores at or above this go to the fraud analysts' review queue.
 REVIEW_THRESHOLD = 0.5
 
@@ -129,6 +133,7 @@ def realised(scores: np.ndarray, labels: np.ndarray, threshold: float = REVIEW_T
 
 
 __all__ = [
+    "ALERT_RULES",
     "CBPE",
     "DRIFT_START",
     "MONITORED_MODEL_PARAMS",
