@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PAGE ?=
 
-.PHONY: serve test build bench outputs lock clean
+.PHONY: serve test build bench outputs lock vendor clean
 
 serve: $(INSTALLED)
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000 --livereload
 
-test: $(INSTALLED)
+test: $(INSTALLED) node_modules/.installed
 	$(BIN)/pytest
 
 build: $(INSTALLED)
@@ -42,5 +42,16 @@ $(INSTALLED): requirements.txt
 	$(BIN)/python -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'mlops-course-snippets.pth').write_text('$(CURDIR)/snippets\n')"
 	touch $@
 
+# axe-core and Lighthouse for the browser tests, mermaid and iframe-worker for `make vendor`.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Refresh the JavaScript the site serves from the versions pinned in package.json.
+vendor: node_modules/.installed
+	cp node_modules/mermaid/dist/mermaid.min.js node_modules/mermaid/LICENSE docs/assets/vendor/mermaid/
+	cp node_modules/iframe-worker/shim/index.js docs/assets/vendor/iframe-worker/shim.js
+	cp node_modules/iframe-worker/LICENSE docs/assets/vendor/iframe-worker/
+
 clean:
-	rm -rf site $(VENV) .pytest_cache test-artifacts
+	rm -rf site $(VENV) .pytest_cache test-artifacts node_modules

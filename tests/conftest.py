@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.blocks import ROOT
-from tests.harness.environment import DETERMINISM, TELEMETRY_OFF, THREADING
+from tests.harness.environment import DETERMINISM, TELEMETRY_OFF, THREADING, VENV_BIN, block_environment
 
 # Set before the fork server starts, so the libraries it preloads see them too.
 os.environ.update(DETERMINISM)
@@ -44,6 +44,24 @@ def private_home():
     """HOME for blocks, builds and notebooks: tools that write ~/.cache or ~/.feast stay out of yours."""
     with tempfile.TemporaryDirectory(prefix="home-") as home:
         yield Path(home)
+
+
+@pytest.fixture(scope="session")
+def built_site(private_home):
+    """The site, built once per session with --strict into a temporary directory."""
+    with tempfile.TemporaryDirectory(prefix="site-") as out:
+        result = subprocess.run(
+            [str(VENV_BIN / "mkdocs"), "build", "--strict", "--site-dir", out],
+            cwd=ROOT,
+            env=block_environment(private_home),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            problems = [line for line in result.stderr.splitlines() if "WARNING" in line or "ERROR" in line or "Error" in line]
+            pytest.fail("mkdocs build --strict failed:\n" + "\n".join(problems or result.stderr.splitlines()[-30:]), pytrace=False)
+        yield Path(out)
 
 
 def _tree() -> dict[str, float]:

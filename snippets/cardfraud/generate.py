@@ -264,7 +264,7 @@ def _fraud_bursts(rng, day_s, n_bursts, pop, concept) -> dict[str, np.ndarray]:
     customer = rng.choice(len(pop.activity), size=n_bursts, p=pop.activity)[burst]
     home = pop.home_country[customer]
     offset = rng.integers(0, MAX_BURST_MINUTES * 60, size=n)
-    offset[np.r_[True, burst[1:] != burst[:-1]]] = 0  # the first use starts the burst
+    offset[np.r_[True, burst[1:] != burst[:-1]][:n]] = 0  # the first use starts the burst
     time_s = day_s + _seconds_of_day(rng, n_bursts, FRAUD_HOUR_WEIGHTS)[burst] + offset
     category = rng.choice(len(CATEGORIES), size=n, p=FRAUD_CATEGORY_WEIGHTS)
     channel = rng.choice(len(CHANNELS), size=n, p=FRAUD_CHANNEL_WEIGHTS)

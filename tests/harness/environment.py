@@ -38,6 +38,7 @@ def block_environment(home: Path) -> dict[str, str]:
         "HOME": str(home),
         "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
         "MPLBACKEND": "Agg",
+        "MKDOCS_JUPYTER_CACHE_DIR": str(home / ".cache" / "mkdocs-jupyter"),
         **DETERMINISM,
         **THREADING,
         **TELEMETRY_OFF,

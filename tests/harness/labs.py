@@ -42,7 +42,7 @@ def notebook_from_lab(lab: Path) -> nbformat.NotebookNode:
             new = nbformat.v4.new_code_cell(source)
         else:
             new = nbformat.v4.new_markdown_cell(source)
-        new.id = f"{lab.stem}-{len(cells) + 1}"
+        new.id = f"{lab.stem.replace('.', '-')}-{len(cells) + 1}"  # ids allow no dots
         cells.append(new)
     out = nbformat.v4.new_notebook(cells=cells)
     out.metadata = {"kernelspec": KERNEL, "language_info": {"name": "python"}}

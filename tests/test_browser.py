@@ -1,0 +1,357 @@
+"""The reader's experience, checked in a real browser (Debian's Chromium, driven by Playwright).
+
+The built site is served from 127.0.0.1 by a small threaded HTTP server. Nothing here
+downloads a browser: Playwright drives /usr/bin/chromium. Screenshots of the overview and
+every module page (light and dark) go to test-artifacts/screenshots/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import shutil
+import subprocess
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.harness.blocks import DOCS, ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without these, Chromium's own background connections fail against the closed network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+NODE_MODULES = ROOT / "node_modules"
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+MODULE_PAGES = sorted(str(p.relative_to(DOCS).with_suffix(".html")) for p in DOCS.glob("modules/*.md"))
+READER_PAGES = ["index.html", *MODULE_PAGES, "running-example.html", "glossary.html", "labs/index.html"]
+# HTML + CSS + JS a page transfers, gzip-compressed as a static host would send it.
+BUDGET_PLAIN_KB = 120
+BUDGET_DIAGRAM_KB = 1_200
+LIGHTHOUSE_MIN_SCORE = 95
+LIGHTHOUSE_PAGES = ["index.html", "modules/module-5.1-mlops-fundamentals.html"]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)"
+)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def site_url(built_site):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(built_site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """A page opened in a fresh context, recording every request and console error."""
+
+    def __init__(self, browser, url: str, color_scheme: str = "light", width: int = 1280):
+        self.context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=color_scheme)
+        self.page = self.context.new_page()
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.responses = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("response", lambda r: self.responses.append(r))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(url, wait_until="load")
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser):
+    opened = []
+
+    def open_page(url, **kwargs):
+        opened.append(Visit(browser, url, **kwargs))
+        return opened[-1]
+
+    yield open_page
+    for v in opened:
+        v.close()
+
+
+def _has_diagram(built_site: Path, page: str) -> bool:
+    return 'class="mermaid"' in (built_site / page).read_text(encoding="utf-8")
+
+
+def rendered_diagrams(page) -> tuple[int, int]:
+    """(diagram hosts, hosts whose closed shadow root holds an <svg>), read through the DevTools protocol."""
+    session = page.context.new_cdp_session(page)
+    document = session.send("DOM.getDocument", {"depth": -1, "pierce": True})["root"]
+    hosts = rendered = 0
+
+    def walk(node, inside_host=False):
+        nonlocal hosts, rendered
+        classes = dict(zip(node.get("attributes", [])[::2], node.get("attributes", [])[1::2])).get("class", "")
+        is_host = "mermaid" in classes.split()
+        if is_host:
+            hosts += 1
+            if any(_contains_svg(root) for root in node.get("shadowRoots", [])):
+                rendered += 1
+        for child in node.get("children", []) + node.get("shadowRoots", []):
+            walk(child, inside_host or is_host)
+
+    walk(document)
+    session.detach()
+    return hosts, rendered
+
+
+def _contains_svg(node) -> bool:
+    return node.get("nodeName", "").lower() == "svg" or any(_contains_svg(c) for c in node.get("children", []))
+
+
+def _wait_for_diagrams(page, timeout_s: float = 20) -> tuple[int, int]:
+    deadline = timeout_s * 1000
+    waited = 0
+    while True:
+        hosts, rendered = rendered_diagrams(page)
+        if hosts and hosts == rendered or waited >= deadline:
+            return hosts, rendered
+        page.wait_for_timeout(250)
+        waited += 250
+
+
+# --- 2. diagrams ------------------------------------------------------------------
+
+
+def test_diagrams_render_when_opened_directly(built_site, site_url, visit):
+    pages = [p for p in READER_PAGES if _has_diagram(built_site, p)]
+    assert pages, "no page has a diagram"
+    for page in pages:
+        hosts, rendered = _wait_for_diagrams(visit(site_url + page).page)
+        assert hosts and rendered == hosts, f"{page}: {rendered} of {hosts} diagrams rendered as SVG"
+
+
+def test_diagrams_render_after_navigating_through_the_site(built_site, site_url, visit):
+    start = visit(site_url + "glossary.html").page
+    for page in [p for p in READER_PAGES if _has_diagram(built_site, p)]:
+        start.locator(f'nav.md-nav--primary a[href$="{page.split("/")[-1]}"]').first.click()
+        start.wait_for_load_state("load")
+        hosts, rendered = _wait_for_diagrams(start)
+        assert hosts and rendered == hosts, f"{page} reached by the nav: {rendered} of {hosts} diagrams rendered"
+
+
+# --- 3. no third-party requests, no console errors ----------------------------------
+
+
+def test_pages_request_only_the_site_and_log_no_errors(built_site, site_url, visit):
+    for page in READER_PAGES:
+        v = visit(site_url + page)
+        v.page.wait_for_load_state("networkidle")
+        foreign = [u for u in v.requests if urlsplit(u).scheme in {"http", "https"} and urlsplit(u).hostname != "127.0.0.1"]
+        assert not foreign, f"{page} requested third-party hosts: {foreign}"
+        assert not v.errors, f"{page} logged console errors: {v.errors}"
+
+
+# --- 1. search ----------------------------------------------------------------------
+
+SEARCH_TABLE = json.loads((Path(__file__).parent / "search_queries.json").read_text(encoding="utf-8"))
+
+
+def search(page, query: str) -> list[str]:
+    """Type a query into the search box like a reader; return the result links in order."""
+    page.keyboard.press("/")  # Material's shortcut to focus search
+    box = page.locator("input.md-search__input")
+    box.fill("")
+    box.type(query, delay=20)
+    page.wait_for_selector(".md-search-result__item", timeout=10_000)
+    page.wait_for_timeout(300)  # results settle as the last keystrokes arrive
+    return [a.get_attribute("href") for a in page.locator(".md-search-result__item > a.md-search-result__link").all()]
+
+
+def test_search_answers_readers_questions(site_url, visit):
+    page = visit(site_url + "index.html").page
+    misses = []
+    for row in SEARCH_TABLE:
+        top = search(page, row["query"])[:3]
+        page.keyboard.press("Escape")
+        if not any(row["expect"] in (href or "") for href in top):
+            misses.append(f"{row['query']!r}: expected {row['expect']} in the top 3, got {top}")
+    print(f"\nsearch: {len(SEARCH_TABLE) - len(misses)} of {len(SEARCH_TABLE)} queries land in the top 3")
+    assert not misses, "search misses:\n" + "\n".join(misses)
+
+
+# --- 4. offline from file:// ---------------------------------------------------------
+
+
+def test_offline_copy_searches_and_renders_diagrams(built_site, browser, tmp_path):
+    copy = tmp_path / "site"
+    shutil.copytree(built_site, copy)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto((copy / "index.html").as_uri(), wait_until="load")
+        hosts, rendered = _wait_for_diagrams(page)
+        assert hosts and rendered == hosts, f"file:// overview: {rendered} of {hosts} diagrams rendered"
+        assert search(page, "running example"), "search returned nothing from file://"
+        assert all(urlsplit(u).scheme in {"file", "data", "blob", "about"} for u in requests), [
+            u for u in requests if urlsplit(u).scheme not in {"file", "data", "blob", "about"}
+        ]
+    finally:
+        context.close()
+
+
+# --- 5. accessibility ----------------------------------------------------------------
+
+
+def _axe_violations(page) -> list[str]:
+    page.add_script_tag(path=str(NODE_MODULES / "axe-core" / "axe.min.js"))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+        for v in result["violations"]
+        if v["impact"] in {"serious", "critical"}
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_no_serious_accessibility_violations(site_url, visit, scheme):
+    assert (NODE_MODULES / "axe-core").is_dir(), "node_modules/axe-core missing: run `make test` (it runs npm ci)"
+    found = {}
+    for page in READER_PAGES:
+        v = visit(site_url + page, color_scheme=scheme)
+        problems = _axe_violations(v.page)
+        if problems:
+            found[page] = problems
+    assert not found, f"axe-core, {scheme} mode:\n" + json.dumps(found, indent=1)
+
+
+def test_keyboard_reaches_search_nav_and_copy_buttons(site_url, browser):
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    try:
+        page = context.new_page()
+        page.goto(site_url + "running-example.html", wait_until="load")
+        focused = []
+        for _ in range(60):
+            page.keyboard.press("Tab")
+            focused.append(page.evaluate("document.activeElement.outerHTML.slice(0, 120)"))
+        assert any("md-search__input" in f for f in focused) or _search_by_keyboard(page), "search not reachable by keyboard"
+        assert any("md-nav__link" in f for f in focused), "no navigation link reachable with Tab"
+        # A copy button, reached and pressed with the keyboard, copies the code.
+        page.locator("button.md-clipboard").first.focus()
+        page.keyboard.press("Enter")
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert "from cardfraud import generate" in copied
+    finally:
+        context.close()
+
+
+def _search_by_keyboard(page) -> bool:
+    page.keyboard.press("/")
+    return page.evaluate("document.activeElement.classList.contains('md-search__input')")
+
+
+# --- 6. small screens --------------------------------------------------------------------
+
+
+def test_small_screens_do_not_scroll_sideways(site_url, visit):
+    wide = []
+    for page in READER_PAGES:
+        v = visit(site_url + page, width=375)
+        overflow = v.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        if overflow > 0:
+            wide.append(f"{page}: {overflow}px wider than the screen")
+        drawer = v.page.locator('label.md-header__button[for="__drawer"]')
+        assert drawer.is_visible(), f"{page}: no menu button at 375 px"
+        drawer.click()
+        assert v.page.locator("nav.md-nav--primary a.md-nav__link").first.is_visible(), f"{page}: nav not reachable at 375 px"
+    assert not wide, "pages that scroll sideways at 375 px:\n" + "\n".join(wide)
+
+
+# --- 7. speed and weight -----------------------------------------------------------------
+
+
+def _transferred_kb(v: Visit) -> float:
+    total = 0
+    for response in v.responses:
+        kind = response.request.resource_type
+        if kind in {"document", "script", "stylesheet"}:
+            total += len(gzip.compress(response.body(), 9))
+    return total / 1024
+
+
+def test_page_weight_budget(built_site, site_url, visit):
+    report, over = [], []
+    for page in READER_PAGES:
+        v = visit(site_url + page)
+        v.page.wait_for_load_state("networkidle")
+        kb = _transferred_kb(v)
+        budget = BUDGET_DIAGRAM_KB if _has_diagram(built_site, page) else BUDGET_PLAIN_KB
+        report.append(f"{page}: {kb:.0f} KB gzip (budget {budget})")
+        if kb > budget:
+            over.append(report[-1])
+    print("\npage weight, HTML + CSS + JS (gzip):\n" + "\n".join(report))
+    assert not over, "pages over their weight budget:\n" + "\n".join(over)
+
+
+@pytest.mark.parametrize("page", LIGHTHOUSE_PAGES)
+def test_lighthouse_desktop_scores(site_url, page, tmp_path):
+    cli = NODE_MODULES / ".bin" / "lighthouse"
+    assert cli.exists(), "node_modules/.bin/lighthouse missing: run `make test` (it runs npm ci)"
+    report = tmp_path / "report.json"
+    result = subprocess.run(
+        [
+            str(cli), site_url + page, "--preset=desktop", "--output=json", f"--output-path={report}", "--quiet",
+            f"--chrome-path={CHROMIUM}", "--chrome-flags=" + " ".join(["--headless=new", *CHROMIUM_ARGS]),
+            "--only-categories=performance,accessibility,best-practices,seo",
+        ],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CHROME_PATH": str(CHROMIUM)},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    categories = json.loads(report.read_text())["categories"]
+    scores = {name: round(c["score"] * 100) for name, c in categories.items()}
+    print(f"\nlighthouse {page}: {scores}")
+    low = {k: v for k, v in scores.items() if v < LIGHTHOUSE_MIN_SCORE}
+    assert not low, f"{page}: Lighthouse scores below {LIGHTHOUSE_MIN_SCORE}: {low}"
+
+
+# --- 8. screenshots ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_screenshots_for_people(built_site, site_url, visit, scheme):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for page in ["index.html", *MODULE_PAGES]:
+        v = visit(site_url + page, color_scheme=scheme)
+        if _has_diagram(built_site, page):
+            _wait_for_diagrams(v.page)
+        target = ARTIFACTS / f"{Path(page).stem}-{scheme}.png"
+        v.page.screenshot(path=str(target), full_page=False)
+        assert target.stat().st_size > 10_000, f"{target} looks empty"
