@@ -205,6 +205,7 @@ def register(
     return version
 
 
+# --8<-- [start:pipeline]
 @dsl.pipeline(name="fraud-continuous-training", description="Retrain the fraud model and promote it only if it wins.")
 def continuous_training(
     start: str = "2026-01-05",
@@ -225,6 +226,9 @@ def continuous_training(
     checked = validate(transactions=raw.outputs["transactions"])
     feats = featurize(validated=checked.outputs["validated"])
     challenger = train(features=feats.outputs["features"], holdout_days=holdout_days, seed=seed)
+    # What the cluster schedules the training pod with; kfp.local ignores these (with a warning).
+    challenger.set_cpu_request("1").set_cpu_limit("2").set_memory_request("2G").set_memory_limit("4G")
+    challenger.set_retry(num_retries=2, backoff_duration="30s")  # a preempted node is not a failed model
     # The champion lives outside the pipeline (in MLflow): never reuse a cached score.
     scores = evaluate(
         features=feats.outputs["features"], model=challenger.outputs["model"],
@@ -242,6 +246,7 @@ def continuous_training(
         ).set_caching_options(enable_caching=False)
     Outcome = NamedTuple("Outcome", decision=str, challenger=float, champion=float)
     return Outcome(decision.output, scores.outputs["challenger"], scores.outputs["champion"])
+# --8<-- [end:pipeline]
 
 
 # --8<-- [start:submit]
