@@ -57,6 +57,7 @@ with kfp_logs_to("kfp_local.log"):
     direct = describe(counts=[1_750, 2_000])  # a single component also runs on its own
 print(many.output)
 print(few.output)
-collected = next(Path("kfp_outputs").glob("enough-new-labels-*/describe/executor_output.json"))
+# The first run's record (run folders are named by start time, so sorted() puts it first).
+collected = sorted(Path("kfp_outputs").glob("enough-new-labels-*/describe/executor_output.json"))[0]
 print("collected:", json.loads(collected.read_text())["parameterValues"]["Output"])
 print("direct:   ", direct.output)

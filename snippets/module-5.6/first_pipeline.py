@@ -38,11 +38,17 @@ def fraud_rate_report(days: int = 7) -> float:
 
 with kfp_logs_to("kfp_local.log"):  # kfp.local's verbose task logs go to a file
     run = fraud_rate_report(days=7)
+    single = sample_transactions(days=1)  # a component also runs on its own
 print("fraud rate:", run.output)
+try:
+    single.output
+except AttributeError as error:
+    print("single.output ->", error)
+print('single.outputs["Output"] ->', single.outputs["Output"])
 
 # What each step recorded: its parameters and artifacts, with where they live.
 root = Path("kfp_outputs").resolve()
-for record in sorted(root.glob("fraud-rate-report-*/*/executor_output.json")):
+for record in sorted(root.glob("fraud-rate-report-*/*/executor_output.json")):  # the pipeline run
     outputs = json.loads(record.read_text())
     print(f"{record.parent.name}: parameters {outputs['parameterValues']}")
     for name, entry in outputs.get("artifacts", {}).items():
