@@ -46,7 +46,6 @@ def legit_rows(features) -> pd.DataFrame:
     return test_rows[test_rows["is_fraud"] == 0]
 
 
-# --8<-- [start:data]
 def test_clean_batch_meets_the_contract(transactions):
     assert data_problems(transactions) == []
 
@@ -62,10 +61,8 @@ def test_features_do_not_see_the_future(transactions, features):
     """Point-in-time: a transaction's features do not change when later data arrives."""
     early = transactions[transactions["event_timestamp"] < pd.Timestamp(CUTOFF, tz="UTC")]
     pd.testing.assert_frame_equal(build_features(early), features.iloc[: len(early)].reset_index(drop=True))
-# --8<-- [end:data]
 
 
-# --8<-- [start:behaviour]
 def test_minimum_functionality(model):
     """Textbook cases the model must get right, whatever else it does."""
     cases = pd.DataFrame(
@@ -96,4 +93,3 @@ def test_directional_risk_signals(model, legit_rows, column, change):
     after = score(model, legit_rows.assign(**{column: change(legit_rows[column])}))
     assert after.mean() > before.mean()
     assert (after >= before - 1e-6).mean() >= 0.9
-# --8<-- [end:behaviour]
