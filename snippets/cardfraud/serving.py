@@ -46,7 +46,7 @@ from cardfraud.features import FEATURE_COLUMNS
 HOST = "127.0.0.1"
 MODEL_NAME = "fraud-detector"
 OUTPUT_NAME = "fraud_probability"
-READY_TIMEOUT_S = 60
+READY_TIMEOUT_S = 120
 
 
 # --8<-- [start:model]
@@ -115,7 +115,7 @@ def v2_request(frame: pd.DataFrame, model_name: str = MODEL_NAME) -> InferReques
     for name in FEATURE_COLUMNS:
         column = frame[name]
         datatype = _v2_datatype(column)
-        values = column.astype(str).tolist() if datatype == "BYTES" else column.tolist()
+        values = [str(value) for value in column] if datatype == "BYTES" else column.tolist()
         inputs.append(InferInput(name=name, shape=[len(frame)], datatype=datatype, data=values))
     return InferRequest(model_name=model_name, infer_inputs=inputs)
 

@@ -11,7 +11,8 @@
 
 # %%
 # --8<-- [start:step1]
-import os
+import mlflow.sklearn
+from mlflow import MlflowClient
 
 from cardfraud import generate
 from cardfraud.features import build_features
@@ -19,10 +20,10 @@ from cardfraud.model import evaluate, split_by_time, train
 from cardfraud.serving import save_pipeline
 from cardfraud.tracking import register_champion
 
-TRACKING_URI = "sqlite:///mlflow.db"
-os.environ["MLFLOW_TRACKING_URI"] = TRACKING_URI  # the champion's server reads the registry too
-
-champion_uri = register_champion(tracking_uri=TRACKING_URI)  # trains, logs, registers, aliases
+champion_uri = register_champion(tracking_uri="sqlite:///mlflow.db")  # train, log, register, alias
+version = MlflowClient().get_model_version_by_alias("fraud-detector", "champion").version
+# Like KServe's storage initializer: fetch the artifact the alias points to, hand the server a local file.
+champion_path = save_pipeline(mlflow.sklearn.load_model(champion_uri), "champion.joblib")
 
 # Day 29 is the canary day; days 1-28 are the same rows the champion saw.
 features = build_features(generate(days=29, seed=42))
@@ -32,7 +33,7 @@ train_rows, holdout = split_by_time(recent, "2026-01-26")
 challenger = train(train_rows, seed=0, max_iter=100, max_leaf_nodes=15)
 challenger_path = save_pipeline(challenger, "challenger.joblib")
 
-print("champion:", champion_uri)
+print(f"champion: {champion_uri} -> version {version}")
 print("challenger holdout:", evaluate(challenger, holdout))
 print("canary day rows:", len(canary_day))
 # --8<-- [end:step1]
@@ -61,7 +62,7 @@ def decide(srm_p, errors, alerts_p, confirmed, recall_gap):
     if alerts_p < GUARDRAIL_ALPHA:
         return "ROLLBACK", f"significantly more alerts than the champion (p={alerts_p:.3f})"
     if confirmed < MIN_CONFIRMED_FRAUD:
-        return "CONTINUE", f"only {confirmed} confirmed frauds in the challenger arm; keep the canary running"
+        return "CONTINUE", f"{confirmed} confirmed fraud(s) in the challenger arm, {MIN_CONFIRMED_FRAUD} needed"
     if recall_gap < -RECALL_MARGIN:
         return "ROLLBACK", f"recall {-recall_gap:.2f} below the champion's"
     return "PROMOTE", "guardrails hold and recall is not worse"
@@ -105,7 +106,7 @@ def send(i):
         connection.close()
 
 
-specs = {"champion": (champion_uri, CHAMPION_PORT), "challenger": (challenger_path, CHALLENGER_PORT)}
+specs = {"champion": (champion_path, CHAMPION_PORT), "challenger": (challenger_path, CHALLENGER_PORT)}
 with serve_many(specs) as urls:
     weights = {"champion": CHAMPION_SHARE, "challenger": 1 - CHAMPION_SHARE}
     with TrafficRouter(urls, weights, port=ROUTER_PORT) as router:
