@@ -22,9 +22,10 @@ TELEMETRY_OFF = {
 }
 # Same hashes and no stray bytecode files in snippets/.
 DETERMINISM = {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
-# OpenMP threads (scikit-learn's trees) sleep instead of spinning while they wait: on a
-# shared 2-core machine, spinning threads starve each other and a 1 s fit takes a minute.
-THREADING = {"OMP_WAIT_POLICY": "PASSIVE"}
+# One OpenMP thread per process (scikit-learn's trees), sleeping rather than spinning when
+# idle: on a 2-core machine shared with servers and other processes, spinning threads starve
+# each other and a 2 s fit takes a minute. Set before the fork server loads scikit-learn.
+THREADING = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
 
 
