@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -37,9 +38,11 @@ NODE_MODULES = ROOT / "node_modules"
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 MODULE_PAGES = sorted(str(p.relative_to(DOCS).with_suffix(".html")) for p in DOCS.glob("modules/*.md"))
 READER_PAGES = ["index.html", *MODULE_PAGES, "running-example.html", "glossary.html", "labs/index.html"]
-# HTML + CSS + JS a page transfers, gzip-compressed as a static host would send it.
+# HTML + CSS + JS a page transfers when it opens, gzip-compressed as a static host would send
+# it. Pages with diagrams load mermaid only when a diagram nears the screen; their budget is
+# larger because they are the long module pages (9,000 words with highlighted code).
 BUDGET_PLAIN_KB = 120
-BUDGET_DIAGRAM_KB = 1_200
+BUDGET_DIAGRAM_KB = 150
 LIGHTHOUSE_MIN_SCORE = 95
 LIGHTHOUSE_PAGES = ["index.html", "modules/module-5.1-mlops-fundamentals.html"]
 
@@ -135,15 +138,15 @@ def _contains_svg(node) -> bool:
     return node.get("nodeName", "").lower() == "svg" or any(_contains_svg(c) for c in node.get("children", []))
 
 
-def _wait_for_diagrams(page, timeout_s: float = 20) -> tuple[int, int]:
-    deadline = timeout_s * 1000
-    waited = 0
+def _wait_for_diagrams(page, timeout_s: float = 30) -> tuple[int, int]:
+    """Scroll each pending diagram into view (they render lazily) until all are SVG or time runs out."""
+    deadline = time.monotonic() + timeout_s
     while True:
+        page.evaluate("() => document.querySelector('pre.mermaid')?.scrollIntoView()")
         hosts, rendered = rendered_diagrams(page)
-        if hosts and hosts == rendered or waited >= deadline:
+        if (hosts and hosts == rendered) or time.monotonic() > deadline:
             return hosts, rendered
         page.wait_for_timeout(250)
-        waited += 250
 
 
 # --- 2. diagrams ------------------------------------------------------------------
@@ -276,7 +279,7 @@ def test_keyboard_reaches_search_nav_and_copy_buttons(site_url, browser):
         assert any("md-search__input" in f for f in focused) or _search_by_keyboard(page), "search not reachable by keyboard"
         assert any("md-nav__link" in f for f in focused), "no navigation link reachable with Tab"
         # A copy button, reached and pressed with the keyboard, copies the code.
-        page.locator("button.md-clipboard").first.focus()
+        page.locator("button.md-code__button[data-md-type=copy]").first.focus()
         page.keyboard.press("Enter")
         copied = page.evaluate("navigator.clipboard.readText()")
         assert "from cardfraud import generate" in copied

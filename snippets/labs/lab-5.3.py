@@ -102,7 +102,7 @@ print("best params:", {k: round(v, 4) for k, v in study.best_params.items()})
 # --8<-- [end:tune]
 
 # %% [markdown]
-# ## Step 4: refit the best on all training days, register it, alias it `@champion`
+# ## Step 4: refit the best on all training days, register it, make it the champion
 
 # %%
 # --8<-- [start:register]
