@@ -11,6 +11,7 @@ import functools
 import gzip
 import json
 import shutil
+import statistics
 import subprocess
 import threading
 import time
@@ -44,6 +45,7 @@ READER_PAGES = ["index.html", *MODULE_PAGES, "running-example.html", "glossary.h
 BUDGET_PLAIN_KB = 120
 BUDGET_DIAGRAM_KB = 150
 LIGHTHOUSE_MIN_SCORE = 95
+LIGHTHOUSE_RUNS = 3
 LIGHTHOUSE_PAGES = ["index.html", "modules/module-5.1-mlops-fundamentals.html"]
 
 pytestmark = pytest.mark.skipif(
@@ -205,8 +207,10 @@ def search(page, query: str) -> list[str]:
 
 
 def _lands(row: dict, href: str) -> bool:
+    """A result answers the row: one of its pages (a module or that module's lab), at its section if given."""
     path, _, anchor = (href or "").partition("#")
-    return path.split("?")[0].endswith(row["page"]) and (not row.get("section") or anchor == row["section"])
+    pages = row["page"] if isinstance(row["page"], list) else [row["page"]]
+    return any(path.split("?")[0].endswith(p) for p in pages) and (not row.get("section") or anchor == row["section"])
 
 
 def test_search_answers_readers_questions(site_url, visit):
@@ -339,14 +343,13 @@ def test_page_weight_budget(built_site, site_url, visit):
     assert not over, "pages over their weight budget:\n" + "\n".join(over)
 
 
-@pytest.mark.parametrize("page", LIGHTHOUSE_PAGES)
-def test_lighthouse_desktop_scores(site_url, page, tmp_path):
+def _lighthouse(url: str, tmp_path: Path) -> dict[str, int]:
     cli = NODE_MODULES / ".bin" / "lighthouse"
     assert cli.exists(), "node_modules/.bin/lighthouse missing: run `make test` (it runs npm ci)"
     report = tmp_path / "report.json"
     result = subprocess.run(
         [
-            str(cli), site_url + page, "--preset=desktop", "--output=json", f"--output-path={report}", "--quiet",
+            str(cli), url, "--preset=desktop", "--output=json", f"--output-path={report}", "--quiet",
             f"--chrome-path={CHROMIUM}", "--chrome-flags=" + " ".join(["--headless=new", *CHROMIUM_ARGS]),
             "--only-categories=performance,accessibility,best-practices,seo",
         ],
@@ -354,11 +357,17 @@ def test_lighthouse_desktop_scores(site_url, page, tmp_path):
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CHROME_PATH": str(CHROMIUM)},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    categories = json.loads(report.read_text())["categories"]
-    scores = {name: round(c["score"] * 100) for name, c in categories.items()}
-    print(f"\nlighthouse {page}: {scores}")
+    return {name: round(c["score"] * 100) for name, c in json.loads(report.read_text())["categories"].items()}
+
+
+@pytest.mark.parametrize("page", LIGHTHOUSE_PAGES)
+def test_lighthouse_desktop_scores(site_url, page, tmp_path):
+    """The median of three runs per category: one run's performance score varies by a few points."""
+    runs = [_lighthouse(site_url + page, tmp_path) for _ in range(LIGHTHOUSE_RUNS)]
+    scores = {name: statistics.median(run[name] for run in runs) for name in runs[0]}
+    print(f"\nlighthouse {page}: median {scores} of {runs}")
     low = {k: v for k, v in scores.items() if v < LIGHTHOUSE_MIN_SCORE}
-    assert not low, f"{page}: Lighthouse scores below {LIGHTHOUSE_MIN_SCORE}: {low}"
+    assert not low, f"{page}: Lighthouse scores below {LIGHTHOUSE_MIN_SCORE}: {low} (runs: {runs})"
 
 
 # --- 8. screenshots ---------------------------------------------------------------------------
