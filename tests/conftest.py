@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections import defaultdict
@@ -60,8 +61,24 @@ def built_site(private_home):
         )
         if result.returncode != 0:
             problems = [line for line in result.stderr.splitlines() if "WARNING" in line or "ERROR" in line or "Error" in line]
-            pytest.fail("mkdocs build --strict failed:\n" + "\n".join(problems or result.stderr.splitlines()[-30:]), pytrace=False)
+            located = [_locate_warning(line) for line in problems]
+            pytest.fail("mkdocs build --strict failed:\n" + "\n".join(located or result.stderr.splitlines()[-30:]), pytrace=False)
         yield Path(out)
+
+
+_DOC_LINK_WARNING = re.compile(r"Doc file '(?P<doc>[^']+)' contains (?:a link|an absolute link|a link to an unrecognized) ?'?(?P<target>[^',]*)")
+
+
+def _locate_warning(line: str) -> str:
+    """MkDocs names the page of a bad link but not the line: find the line, prefix it."""
+    match = _DOC_LINK_WARNING.search(line)
+    if match and match["target"]:
+        source = ROOT / "docs" / match["doc"]
+        if source.is_file():
+            for number, text in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
+                if match["target"] in text:
+                    return f"docs/{match['doc']}:{number}: {line.strip()}"
+    return line.strip()
 
 
 def _tree() -> dict[str, float]:
