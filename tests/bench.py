@@ -40,7 +40,7 @@ def strict_build(site: Path, env) -> float:
 def rebuild_after_edit(env) -> float:
     """Seconds from touching one page to `mkdocs serve` reloading browsers."""
     server = subprocess.Popen(
-        [str(VENV_BIN / "mkdocs"), "serve", "--livereload", "--dev-addr", SERVE_ADDRESS],
+        [str(VENV_BIN / "mkdocs"), "serve", "--livereload", "--dirty", "--dev-addr", SERVE_ADDRESS],  # as `make serve`
         cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )
     try:
