@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 
-from tests.harness.blocks import ROOT, SNIPPETS, page_blocks, pages
+from tests.harness.blocks import ROOT, SNIPPETS, page_blocks, pages, snippet_file
 from tests.harness.labs import lab_sources
 
 _INCLUDE = re.compile(r"""-{1,}8<-{1,}\s+(["'])(?P<spec>[^"']+)\1""")
@@ -18,8 +18,7 @@ def _included_files() -> set:
     while queue:
         text = queue.pop().read_text(encoding="utf-8", errors="replace")
         for match in _INCLUDE.finditer(text):
-            name = re.split(r":(?=[\w\-]+$|\d)", match["spec"], maxsplit=1)[0]
-            path = SNIPPETS / name
+            path = SNIPPETS / snippet_file(match["spec"])
             if path.is_file() and path not in found:
                 found.add(path)
                 queue.append(path)

@@ -132,9 +132,14 @@ def expand_includes(text: str, where: str) -> tuple[str, list[str]]:
     return "\n".join(out) + "\n", origins
 
 
+def snippet_file(spec: str) -> str:
+    """The file an include names, without its ``:section`` or ``:start:end`` suffix."""
+    return re.split(r":(?=[\w\-]+$|\d)", spec, maxsplit=1)[0]
+
+
 def _origins_of(spec: str, lines: list[str]) -> list[str]:
     """Where each included line lives in its snippet file (searched in order)."""
-    name = re.split(r":(?=[\w\-]+$|\d)", spec, maxsplit=1)[0]
+    name = snippet_file(spec)
     path = SNIPPETS / name
     source = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
     origins, cursor = [], 0
