@@ -5,14 +5,17 @@ The site is built once per test session (``built_site``), into a temporary direc
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import unquote, urldefrag, urlsplit
 
 import pytest
 import yaml
 from bs4 import BeautifulSoup
+from mkdocs.config import load_config
 
 from tests.harness.blocks import DOCS, ROOT
 
@@ -32,6 +35,14 @@ SITE_PATH = urlsplit(yaml.safe_load(
 )["site_url"]).path
 _CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+)""")
 _CSS_IMPORT = re.compile(r"""@import\s+['"]([^'"]+)""")
+
+
+def _hook(name: str):
+    """A module of overrides/hooks/, imported from its file as MkDocs does."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "overrides" / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _html_pages(site: Path) -> list[Path]:
@@ -133,6 +144,24 @@ def test_mermaid_loads_only_where_there_is_a_diagram(built_site):
         assert has_diagram == loads_mermaid, f"{page.relative_to(built_site)}: diagram={has_diagram} but mermaid script={loads_mermaid}"
 
 
+def test_mermaid_scripts_hook_adds_what_mermaid2_adds():
+    """overrides/hooks/mermaid_scripts.py stands in for mermaid2's on_post_page: same scripts, same pages."""
+    config = load_config(str(ROOT / "mkdocs.yml"))
+    config = config.plugins.on_config(config)  # mermaid2 reads its settings; the hook swaps the handler
+    mermaid2 = config.plugins["mermaid2"]
+    assert mermaid2.on_post_page not in config.plugins.events["post_page"], "the hook did not replace mermaid2's handler"
+    scripts = lambda html: re.findall(r"<script.*?</script>", html, re.S)
+    page = SimpleNamespace(url="modules/module.html", title="A module")
+    with_diagram = '<html><body><p>x</p><pre  class="mermaid"><code>flowchart LR\n  a --> b\n</code></pre></body></html>'
+    without = "<html><body><p>mermaid, the word, is not a diagram</p><pre><code>x</code></pre></body></html>"
+    hook = _hook("mermaid_scripts")
+    for html in (with_diagram, without):
+        theirs = type(mermaid2).on_post_page(mermaid2, html, config=config, page=page)
+        ours = hook.append_mermaid_scripts(mermaid2, html, page=page)
+        assert scripts(ours) == scripts(theirs)
+    assert len(scripts(hook.append_mermaid_scripts(mermaid2, with_diagram, page=page))) == 2
+
+
 def _front_matter(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
     assert text.startswith("---\n"), f"{path.relative_to(ROOT)}:1: no front matter"
@@ -140,10 +169,8 @@ def _front_matter(path: Path) -> dict:
 
 
 def test_module_header_shows_pinned_versions(built_site):
-    pins = dict(
-        line.split("==", 1) for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line and not line.startswith("#")
-    )
-    pins = {k.lower().replace("_", "-"): v.strip() for k, v in pins.items()}
+    module_header = _hook("module_header")
+    pins = module_header.read_pins(ROOT / "requirements.txt")
     for source in sorted(DOCS.glob("modules/*.md")):
         meta = _front_matter(source)
         html = _soup(built_site / source.relative_to(DOCS).with_suffix(".html"))
@@ -151,7 +178,8 @@ def test_module_header_shows_pinned_versions(built_site):
         assert header is not None, f"{source.relative_to(ROOT)}: no module header in the built page"
         shown = {code.text.split(" ")[0]: code.text.split(" ")[1] for code in header.select(".module-header__versions code")}
         for tool in meta["tools"]:
-            assert shown.get(tool) == pins[tool.lower()], f"{source.relative_to(ROOT)}: header shows {tool} {shown.get(tool)}, requirements.txt pins {pins[tool.lower()]}"
+            pinned = pins[module_header._normalise(tool)]
+            assert shown.get(tool) == pinned, f"{source.relative_to(ROOT)}: header shows {tool} {shown.get(tool)}, requirements.txt pins {pinned}"
 
 
 def test_overview_module_table_matches_module_front_matter():
