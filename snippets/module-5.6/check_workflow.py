@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import yaml
@@ -26,6 +27,9 @@ for name, job in jobs.items():
     runs = [step["run"] for step in steps if "run" in step]
     print(f"{name}: needs {job.get('needs', '-')}, {len(steps)} steps, runs {len(runs)} commands")
 
+actions = sorted({step["uses"] for job in jobs.values() for step in job["steps"] if "uses" in step})
+print("actions:", actions)
+
 test_runs = [step["run"] for step in jobs["test"]["steps"] if "run" in step]
 retrain_runs = [step["run"] for step in jobs["retrain"]["steps"] if "run" in step]
 checks = {
@@ -34,6 +38,8 @@ checks = {
     "retrain waits for the tests": jobs["retrain"]["needs"] == "test",
     "pull requests never retrain": "pull_request" in jobs["retrain"]["if"],
     "one retraining at a time": jobs["retrain"]["concurrency"]["cancel-in-progress"] is False,
+    # A release tag such as @v7 or a 40-character commit SHA; never a branch such as @main.
+    "every action names a release, not a branch": all(re.fullmatch(r".+@(v\d+(\.\d+)*|[0-9a-f]{40})", a) for a in actions),
 }
 for name, ok in checks.items():
     print(f"{'ok  ' if ok else 'FAIL'} {name}")

@@ -41,7 +41,7 @@ def enough_new_labels(days: List[int] = [1, 2, 3], minimum: int = 5_000) -> str:
     with dsl.ParallelFor(days, parallelism=2) as day:  # fan out: one task per day
         counted = count_new_labels(day=day)
     # Fan in: the list of every iteration's output. One Collected per consumer:
-    # passing the same Collected object to two tasks fails to compile (KeyError: 'for-loop-1').
+    # passing the same Collected object to two tasks fails here, in @dsl.pipeline (KeyError: 'for-loop-1').
     describe(counts=dsl.Collected(counted.output))
     rows = total(counts=dsl.Collected(counted.output))
     with dsl.If(rows.output >= minimum, name="enough"):
