@@ -1,7 +1,6 @@
 """Serve the course's fraud model over HTTP with KServe, on this machine only.
 
-Module 5.4 builds on these pieces; 5.5 and 5.6 reuse them when they need a
-live model to watch or to roll out:
+Module 5.4 (its page and its lab) builds on these pieces:
 
     >>> from cardfraud.serving import serve
     >>> with serve("fraud-model.joblib", port=8540) as url:   # a KServe ModelServer
