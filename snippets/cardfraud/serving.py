@@ -270,14 +270,14 @@ class TrafficRouter:
                 status, answer = _post(router.backends[arm] + self.path, body)
                 with router._lock:
                     router.served.append((unit_id, arm, status))
+                if router.shadow:  # queued before replying (so shutdown waits for it), sent by the pool
+                    router._mirror.submit(router._send_shadow, self.path, body, unit_id, answer)
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("x-served-by", arm)
                 self.send_header("content-length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
-                if router.shadow:  # after the client has its answer
-                    router._mirror.submit(router._send_shadow, self.path, body, unit_id, answer)
 
             def log_message(self, *args):  # keep the proxy quiet
                 pass
