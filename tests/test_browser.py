@@ -38,20 +38,21 @@ CHROMIUM_ARGS = [
 NODE_MODULES = ROOT / "node_modules"
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 MODULE_PAGES = sorted(str(p.relative_to(DOCS).with_suffix(".html")) for p in DOCS.glob("modules/*.md"))
-READER_PAGES = ["index.html", *MODULE_PAGES, "running-example.html", "glossary.html", "labs/index.html"]
+LAB_PAGES = sorted(str(p.relative_to(DOCS).with_suffix(".html")) for p in DOCS.glob("labs/*.ipynb"))
+READER_PAGES = ["index.html", *MODULE_PAGES, "running-example.html", "glossary.html", "labs/index.html", *LAB_PAGES]
 # HTML + CSS + JS a page transfers when it opens, gzip-compressed as a static host would send
 # it. Pages with diagrams load mermaid only when a diagram nears the screen; their budget is
-# larger because they are the long module pages (9,000 words with highlighted code).
+# larger because they are the long module pages (9,000 words with highlighted code). A lab
+# notebook page carries nbconvert's JupyterLab stylesheet inline (about 86 KB gzip), which
+# mkdocs-jupyter's template gives no way to leave out: its budget says so rather than hide it.
 BUDGET_PLAIN_KB = 120
 BUDGET_DIAGRAM_KB = 150
+BUDGET_NOTEBOOK_KB = 175
 LIGHTHOUSE_RUNS = 3
-# Every category 95 or more, except one known gap: on a 9,000-word module page Material's
-# bundle spends ~650 ms of main thread mounting code blocks, so blocking time is 150-230 ms
-# and performance lands between 91 and 97 from run to run on 2 cores. The floor below catches
-# regressions; raising it to 95 is open work (see the issue notes).
+# Desktop preset, median of three runs: the overview and the two longest module pages.
 LIGHTHOUSE_MINIMUMS = {
-    "index.html": {"performance": 95, "accessibility": 95, "best-practices": 95, "seo": 95},
-    "modules/module-5.1-mlops-fundamentals.html": {"performance": 90, "accessibility": 95, "best-practices": 95, "seo": 95},
+    page: {"performance": 95, "accessibility": 95, "best-practices": 95, "seo": 95}
+    for page in ["index.html", "modules/module-5.1-mlops-fundamentals.html", "modules/module-5.4-model-serving.html"]
 }
 
 pytestmark = pytest.mark.skipif(
@@ -302,6 +303,26 @@ def _search_by_keyboard(page) -> bool:
     return page.evaluate("document.activeElement.classList.contains('md-search__input')")
 
 
+def test_links_to_a_section_land_on_its_heading(site_url, visit):
+    """Code blocks off screen are skipped by layout (content-visibility in course.css): jumping
+    to a section must still put its heading at the top of the window."""
+    page = MODULE_PAGES[0]
+    v = visit(site_url + page)
+    anchors = v.page.eval_on_selector_all(".md-content h2[id]", "hs => hs.map(h => h.id)")
+    assert len(anchors) >= 10
+    missed = []
+    for anchor in anchors:
+        v.page.goto(f"{site_url}{page}#{anchor}", wait_until="load")
+        v.page.wait_for_timeout(300)
+        top, at_bottom = v.page.evaluate(
+            f"""[document.getElementById('{anchor}').getBoundingClientRect().top,
+                 Math.ceil(scrollY + innerHeight) >= document.documentElement.scrollHeight]"""
+        )
+        if not (0 <= top <= 150 or at_bottom):
+            missed.append(f"#{anchor} is {top:.0f}px from the top")
+    assert not missed, f"{page}: " + "; ".join(missed)
+
+
 # --- 6. small screens --------------------------------------------------------------------
 
 
@@ -341,7 +362,10 @@ def test_page_weight_budget(built_site, site_url, visit):
         v = visit(site_url + page)
         v.page.wait_for_load_state("networkidle")
         kb = _transferred_kb(v)
-        budget = BUDGET_DIAGRAM_KB if _has_diagram(built_site, page) else BUDGET_PLAIN_KB
+        if page in LAB_PAGES:
+            budget = BUDGET_NOTEBOOK_KB
+        else:
+            budget = BUDGET_DIAGRAM_KB if _has_diagram(built_site, page) else BUDGET_PLAIN_KB
         report.append(f"{page}: {kb:.0f} KB gzip (budget {budget})")
         if kb > budget:
             over.append(report[-1])

@@ -1,5 +1,6 @@
-// Wide tables scroll sideways inside themselves; make them reachable with the keyboard
-// (axe: scrollable-region-focusable).
-document.querySelectorAll("article table:not([class])").forEach((table) => {
-  table.setAttribute("tabindex", "0");
+// Regions that scroll sideways inside themselves must be reachable with the keyboard (axe:
+// scrollable-region-focusable): wide tables, and the code cells of the lab notebook pages
+// (Material already does this for its own code blocks).
+document.querySelectorAll("article table:not([class]), article .jupyter-wrapper .highlight-ipynb").forEach((region) => {
+  region.setAttribute("tabindex", "0");
 });
