@@ -44,14 +44,28 @@ class OutputRewriter:
             return
         indent = re.match(r"\s*", block.page.read_text(encoding="utf-8").splitlines()[output.page_line - 2])[0]
         lines = [indent + line if line else "" for line in new_text.rstrip("\n").splitlines()]
-        self.edits[block.page].append((output.page_line - 1, output.end_line - 1, lines))
+        self.edits[block.page].append((output.page_line - 1, output.end_line - 1, lines, output.text))
 
     def write(self) -> None:
+        """Edits go by line number, so a page edited during the run is left alone, with an error."""
+        stale = []
         for page, edits in self.edits.items():
             lines = page.read_text(encoding="utf-8").splitlines()
-            for start, end, new in sorted(edits, reverse=True):
+            moved = [start for start, end, _, old in edits if _stripped(lines[start:end]) != _stripped(old.splitlines())]
+            if moved:
+                stale.append(f"{page.relative_to(ROOT)}:{moved[0] + 1}")
+                continue
+            for start, end, new, _ in sorted(edits, reverse=True):
                 lines[start:end] = new  # the content between the fences
             page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if stale:
+            raise RuntimeError(
+                "pages edited while their outputs were regenerated, left unchanged (run again): " + ", ".join(stale)
+            )
+
+
+def _stripped(lines: list[str]) -> list[str]:
+    return [line.strip() for line in lines if line.strip()]
 
 
 @pytest.fixture(scope="session")
