@@ -40,6 +40,8 @@ ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 MODULE_PAGES = sorted(str(p.relative_to(DOCS).with_suffix(".html")) for p in DOCS.glob("modules/*.md"))
 LAB_PAGES = sorted(str(p.relative_to(DOCS).with_suffix(".html")) for p in DOCS.glob("labs/*.ipynb"))
 READER_PAGES = ["index.html", *MODULE_PAGES, "running-example.html", "glossary.html", "labs/index.html", *LAB_PAGES]
+# Files a page's code wrote and the page links to (the harness's `publishes` marker), e.g. Evidently's report.
+PUBLISHED_FILES = sorted(str(p.relative_to(DOCS)) for p in DOCS.glob("assets/reports/*.html"))
 # HTML + CSS + JS a page transfers when it opens, gzip-compressed as a static host would send
 # it. Pages with diagrams load mermaid only when a diagram nears the screen; their budget is
 # larger because they are the long module pages (9,000 words with highlighted code). A lab
@@ -183,7 +185,7 @@ def test_diagrams_render_after_navigating_through_the_site(built_site, site_url,
 
 
 def test_pages_request_only_the_site_and_log_no_errors(built_site, site_url, visit):
-    for page in READER_PAGES:
+    for page in READER_PAGES + PUBLISHED_FILES:
         v = visit(site_url + page)
         v.page.wait_for_load_state("networkidle")
         foreign = [u for u in v.requests if urlsplit(u).scheme in {"http", "https"} and urlsplit(u).hostname != "127.0.0.1"]

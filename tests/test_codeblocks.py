@@ -118,25 +118,49 @@ def test_block(chain, request, private_home, update_outputs, rewriter):
             )
         )
         stale.append(f"{block.where}: the shown output is stale (run `make outputs PAGE={block.page.stem}`)\n{diff}")
+    stale += _stale_published(chain, result, update_outputs)
     if stale:
         pytest.fail("\n\n".join(stale), pytrace=False)
 
 
-_TRACE_LINE = re.compile(r'File "(?P<file>[^"]*/harness-[^/"]+/block\.(?:py|sh))", line (?P<line>\d+)')
+# What differs between two runs of the same code in a published file: generated ids (UUIDs,
+# 32-hex element ids in Evidently's HTML) and timestamps. Everything else must match.
+_RUN_SPECIFIC = re.compile(
+    rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?"
+)
+
+
+def _stale_published(chain, result: execute.Result, update_outputs: bool) -> list[str]:
+    """Files a page links to that its code wrote (``publishes`` marker) must be what it writes now."""
+    problems = []
+    for name, target in chain.publishes:
+        produced = result.published.get(name)
+        if produced is None:
+            problems.append(f"{chain.id}: the block is marked as publishing {name} but did not write it")
+        elif target.is_file() and _RUN_SPECIFIC.sub(b"", produced) == _RUN_SPECIFIC.sub(b"", target.read_bytes()):
+            continue
+        elif update_outputs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(produced)
+        else:
+            problems.append(
+                f"{chain.id}: {target.relative_to(ROOT)} is not the {name} the block writes now "
+                f"(run `make outputs PAGE={chain.first.page.stem}`)"
+            )
+    return problems
+
+
+# Where a traceback (Python) or an error line (bash) points into the chain's script.
+_TRACE_LINE = re.compile(r'File "[^"]*/harness-[^/"]+/block\.py", line (\d+)|block\.sh: line (\d+)')
 
 
 def _failure_location(result: execute.Result) -> str:
-    """The page (or snippet) line where the innermost frame of the block's traceback was."""
+    """The page (or snippet) line the innermost frame of the block's traceback points at."""
     matches = list(_TRACE_LINE.finditer(result.stderr))
     if matches:
-        number = int(matches[-1]["line"])
+        number = int(matches[-1][1] or matches[-1][2])
         if 1 <= number <= len(result.origins):
-            code = result.script.splitlines()[number - 1].strip()
-            return f"{result.origins[number - 1]} `{code}`"
-    bash = re.search(r"block\.sh: line (\d+)", result.stderr)
-    if bash and 1 <= int(bash[1]) <= len(result.origins):
-        number = int(bash[1])
-        return f"{result.origins[number - 1]} `{result.script.splitlines()[number - 1].strip()}`"
+            return f"{result.origins[number - 1]} `{result.script.splitlines()[number - 1].strip()}`"
     return result.origins[0] if result.origins else "?"
 
 

@@ -10,6 +10,7 @@ every shown output is located so that it can be checked and rewritten.
 from __future__ import annotations
 
 import io
+import posixpath
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -39,6 +40,8 @@ DEFAULT_TIMEOUT_S = 60
 _CONT = "pytest.mark.harness_cont"  # the extractor would merge continued blocks; we keep them apart
 _SKIP = re.compile(r"""^pytest\.mark\.skip\(\s*reason\s*=\s*(["'])(.*)\1\s*\)$""")
 _TIMEOUT = re.compile(r"^pytest\.mark\.timeout\(\s*(\d+)\s*\)$")
+# A file the chain writes in its working directory, kept under docs/ for the page to link to.
+_PUBLISHES = re.compile(r"""^pytest\.mark\.publishes\(\s*(["'])([^"']+)\1\s*,\s*(["'])(docs/[^"']+)\3\s*\)$""")
 _FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})")
 _INCLUDE = re.compile(r"""^\s*-{1,}8<-{1,}\s+(["'])(?P<path>[^"']+)\1\s*$""")
 
@@ -69,6 +72,7 @@ class Block:
     skip_reason: str | None = None
     timeout_s: int | None = None
     continues: bool = False
+    publishes: list[tuple[str, Path]] = field(default_factory=list)  # (file written, copy under docs/)
 
     @property
     def where(self) -> str:
@@ -96,6 +100,10 @@ class Chain:
     @property
     def timeout_s(self) -> int:
         return max([b.timeout_s or 0 for b in self.blocks] + [DEFAULT_TIMEOUT_S])
+
+    @property
+    def publishes(self) -> list[tuple[str, Path]]:
+        return [item for block in self.blocks for item in block.publishes]
 
     @property
     def id(self) -> str:
@@ -186,6 +194,12 @@ def page_blocks(page: Path) -> list[Block]:
                 block.skip_reason = m[2]
             elif m := _TIMEOUT.match(mark):
                 block.timeout_s = int(m[1])
+            elif m := _PUBLISHES.match(mark):
+                target = ROOT / m[4]
+                link = posixpath.relpath(m[4].removeprefix("docs/"), posixpath.dirname(str(page.relative_to(DOCS))))
+                if f"]({link})" not in page.read_text(encoding="utf-8"):
+                    raise PageError(f"{where}: the page publishes {m[4]} but never links to it as ]({link})")
+                block.publishes.append((m[2], target))
             else:
                 raise PageError(f"{where}: unknown marker <!--{mark}-->; see CONTRIBUTING.md")
         if item.expected_output is not None:

@@ -37,6 +37,7 @@ class Result:
     script: str  # the chain as run
     origins: list[str]  # for each line of ``script``: where it came from
     leftovers: str  # processes the chain left running (killed by the harness)
+    published: dict[str, bytes]  # the files named by ``publishes`` markers that the chain wrote
 
     def outputs(self, n_blocks: int) -> list[str]:
         parts = self.stdout.split(f"\n{SEPARATOR}\n")
@@ -83,6 +84,7 @@ def run(chain: Chain, env: dict[str, str]) -> Result:
         else:
             returncode, leftovers = _run_bash(script_path, workdir, env, out_path, err_path, chain.timeout_s)
         seconds = time.perf_counter() - started
+        published = {name: (Path(workdir) / name).read_bytes() for name, _ in chain.publishes if (Path(workdir) / name).is_file()}
         return Result(
             returncode,
             out_path.read_text(encoding="utf-8", errors="replace"),
@@ -91,6 +93,7 @@ def run(chain: Chain, env: dict[str, str]) -> Result:
             script,
             origins,
             leftovers,
+            published,
         )
 
 
