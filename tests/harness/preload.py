@@ -21,3 +21,6 @@ import kfp.local  # noqa: F401
 import mlflow  # noqa: F401
 import mlflow.sklearn  # noqa: F401
 import optuna  # noqa: F401
+# What saving a model (skops) and opening a SQLite tracking store import: ~3 s per block otherwise.
+import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+import skops.io  # noqa: F401
