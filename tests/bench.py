@@ -27,6 +27,7 @@ WEIGHED_PAGES = {
     "module 5.1": "modules/module-5.1-mlops-fundamentals.html",
     "glossary (no diagram)": "glossary.html",
     "running example (no diagram)": "running-example.html",
+    "lab 5.1 notebook (no diagram)": "labs/lab-5.1.html",
 }
 TOUCHED_PAGE = DOCS / "glossary.md"
 
@@ -84,10 +85,14 @@ def suite_time() -> float:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as site_dir:
+        # mkdocs-jupyter caches rendered notebooks (in the fresh home): the first build renders all
+        # six, as in a fresh clone; later builds reuse them, as `make build` and `make serve` do.
         env = block_environment(Path(home))
         site = Path(site_dir)
+        cold = strict_build(site, env)
         builds = [strict_build(site, env) for _ in range(RUNS)]
         rebuilds = [rebuild_after_edit(env) for _ in range(RUNS)]
+        print(f"strict build, fresh clone (renders the notebooks): {cold:.2f} s")
         print(f"strict build (no notebook execution): median {statistics.median(builds):.2f} s of {[round(b, 2) for b in builds]}  (target <= 5 s)")
         print(f"rebuild after a one-page edit:       median {statistics.median(rebuilds):.2f} s of {[round(r, 2) for r in rebuilds]}  (target <= 2 s)")
         print("page weight (HTML + CSS + JS):")
