@@ -216,10 +216,14 @@ def search(page, query: str) -> list[str]:
 
 
 def _lands(row: dict, href: str) -> bool:
-    """A result answers the row: one of its pages (a module or that module's lab), at its section if given."""
+    """A result answers the row: its first page, at its section if given, or another page it lists
+    (the module's lab notebook, which covers the same lab)."""
     path, _, anchor = (href or "").partition("#")
-    pages = row["page"] if isinstance(row["page"], list) else [row["page"]]
-    return any(path.split("?")[0].endswith(p) for p in pages) and (not row.get("section") or anchor == row["section"])
+    path = path.split("?")[0]
+    first, *others = row["page"] if isinstance(row["page"], list) else [row["page"]]
+    if path.endswith(first):
+        return not row.get("section") or anchor == row["section"]
+    return any(path.endswith(p) for p in others)
 
 
 def test_search_answers_readers_questions(site_url, visit):
