@@ -94,6 +94,7 @@ def _tree() -> dict[str, float]:
 def pytest_sessionstart(session):
     session.config._tree_before = _tree()
     session.config._block_table = defaultdict(lambda: defaultdict(int))
+    session.config._block_seconds = defaultdict(float)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -109,8 +110,9 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def record_block(config, page: str, status: str) -> None:
+def record_block(config, page: str, status: str, seconds: float = 0.0) -> None:
     config._block_table[page][status] += 1
+    config._block_seconds[page] += seconds
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -119,11 +121,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         statuses = sorted({s for counts in table.values() for s in counts}, key=lambda s: (s != "executed", s))
         width = max(len(p) for p in table) + 2
         terminalreporter.section("code blocks per page")
-        terminalreporter.write_line("page".ljust(width) + "  ".join(s.rjust(9) for s in statuses))
+        seconds = config._block_seconds
+        terminalreporter.write_line("page".ljust(width) + "  ".join(s.rjust(9) for s in statuses) + "  seconds (wall)")
         for page in sorted(table):
-            terminalreporter.write_line(page.ljust(width) + "  ".join(str(table[page][s]).rjust(max(9, len(s))) for s in statuses))
+            counts = "  ".join(str(table[page][s]).rjust(max(9, len(s))) for s in statuses)
+            terminalreporter.write_line(page.ljust(width) + counts + f"{seconds[page]:16.0f}")
         totals = {s: sum(table[p][s] for p in table) for s in statuses}
-        terminalreporter.write_line("total".ljust(width) + "  ".join(str(totals[s]).rjust(max(9, len(s))) for s in statuses))
+        counts = "  ".join(str(totals[s]).rjust(max(9, len(s))) for s in statuses)
+        terminalreporter.write_line("total".ljust(width) + counts + f"{sum(seconds.values()):16.0f}")
     dirty = getattr(config, "_tree_dirty", None)
     if dirty:
         terminalreporter.section("the run changed the repository tree", red=True)

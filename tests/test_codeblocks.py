@@ -88,8 +88,8 @@ def test_block(chain, request, private_home, update_outputs, rewriter):
 
     result = execute.run(chain, block_environment(private_home))
     status = "executed" if result.returncode == 0 and not result.leftovers else "failed"
-    for _ in chain.blocks:
-        record_block(request.config, page, status)
+    for index, _ in enumerate(chain.blocks):
+        record_block(request.config, page, status, result.seconds if index == 0 else 0.0)
 
     if result.returncode is None:
         pytest.fail(f"{chain.id}: timed out after {chain.timeout_s} s\n{_tail(result)}", pytrace=False)
