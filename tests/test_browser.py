@@ -49,7 +49,7 @@ PUBLISHED_FILES = sorted(str(p.relative_to(DOCS)) for p in DOCS.glob("assets/rep
 # mkdocs-jupyter's template gives no way to leave out: its budget says so rather than hide it.
 BUDGET_PLAIN_KB = 120
 BUDGET_DIAGRAM_KB = 150
-BUDGET_NOTEBOOK_KB = 175
+BUDGET_NOTEBOOK_KB = 185
 LIGHTHOUSE_RUNS = 3
 # Desktop preset, median of three runs: the overview and the two longest module pages.
 LIGHTHOUSE_MINIMUMS = {
