@@ -197,7 +197,7 @@ def page_blocks(page: Path) -> list[Block]:
             elif m := _PUBLISHES.match(mark):
                 target = ROOT / m[4]
                 link = posixpath.relpath(m[4].removeprefix("docs/"), posixpath.dirname(str(page.relative_to(DOCS))))
-                if f"]({link})" not in page.read_text(encoding="utf-8"):
+                if f"]({link})" not in text:
                     raise PageError(f"{where}: the page publishes {m[4]} but never links to it as ]({link})")
                 block.publishes.append((m[2], target))
             else:
