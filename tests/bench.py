@@ -2,7 +2,7 @@
 
 Targets on a 2-core machine: strict build <= 5 s, rebuild after a one-page edit <= 2 s,
 a page without diagrams <= 120 KB gzip (HTML + CSS + JS). Each timing is the median of
-three runs, so one noisy run does not decide the figure.
+five runs, so one noisy run does not decide the figure.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bs4 import BeautifulSoup
 from tests.harness.blocks import DOCS, ROOT
 from tests.harness.environment import VENV_BIN, block_environment
 
-RUNS = 3
+RUNS = 5
 SERVE_ADDRESS = "127.0.0.1:8765"
 WEIGHED_PAGES = {
     "overview (diagrams)": "index.html",

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urldefrag, urlsplit
 import pytest
 import yaml
 from bs4 import BeautifulSoup
+from material.plugins.search.plugin import Parser as SearchParser
 from mkdocs.config import load_config
 
 from tests.harness.blocks import DOCS, ROOT
@@ -160,6 +161,32 @@ def test_mermaid_scripts_hook_adds_what_mermaid2_adds():
         ours = hook.append_mermaid_scripts(mermaid2, html, page=page)
         assert scripts(ours) == scripts(theirs)
     assert len(scripts(hook.append_mermaid_scripts(mermaid2, with_diagram, page=page))) == 2
+
+
+def test_search_hook_indexes_what_material_indexes(built_site):
+    """overrides/hooks/search_code_text.py: Material's parser finds the same sections, titles and
+    text in every built page with and without the tags inside code blocks."""
+    config = load_config(str(ROOT / "mkdocs.yml"))
+    config = config.plugins.on_config(config)
+    index = config.plugins["material/search"].search_index
+    assert index.add_entry_from_context.__name__ == "add_entry_from_code_text", "the hook is not installed"
+
+    def sections(html: str) -> list:
+        parser = SearchParser()
+        parser.feed(html)
+        parser.close()
+        # Joined as Material joins them for the index entry.
+        return [(section.id, "".join(section.title), "".join(section.text)) for section in parser.data]
+
+    hook = _hook("search_code_text")
+    removed = 0
+    for page in _html_pages(built_site):
+        html = page.read_text(encoding="utf-8")
+        content = html[html.index("<article"):html.rindex("</article>")]  # where page.content sits
+        lighter = hook.without_code_markup(content)
+        removed += len(content) - len(lighter)
+        assert sections(lighter) == sections(content), f"{page.relative_to(built_site)}: the search index would change"
+    assert removed > 0, "no code block markup was removed: the check compared identical pages"
 
 
 def _front_matter(path: Path) -> dict:
