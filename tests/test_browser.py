@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import gzip
+import io
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -23,6 +25,8 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.harness.blocks import DOCS, ROOT
+from tests.harness.environment import block_environment
+from tests.harness.hooks import load_hook
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without these, Chromium's own background connections fail against the closed network.
@@ -44,12 +48,9 @@ READER_PAGES = ["index.html", *MODULE_PAGES, "running-example.html", "glossary.h
 PUBLISHED_FILES = sorted(str(p.relative_to(DOCS)) for p in DOCS.glob("assets/reports/*.html"))
 # HTML + CSS + JS a page transfers when it opens, gzip-compressed as a static host would send
 # it. Pages with diagrams load mermaid only when a diagram nears the screen; their budget is
-# larger because they are the long module pages (9,000 words with highlighted code). A lab
-# notebook page carries nbconvert's JupyterLab stylesheet inline (about 86 KB gzip), which
-# mkdocs-jupyter's template gives no way to leave out: its budget says so rather than hide it.
+# larger because they are the long module pages (9,000 words with highlighted code).
 BUDGET_PLAIN_KB = 120
 BUDGET_DIAGRAM_KB = 150
-BUDGET_NOTEBOOK_KB = 185
 LIGHTHOUSE_RUNS = 3
 # Desktop preset, median of three runs: the overview and the two longest module pages.
 LIGHTHOUSE_MINIMUMS = {
@@ -368,10 +369,7 @@ def test_page_weight_budget(built_site, site_url, visit):
         v = visit(site_url + page)
         v.page.wait_for_load_state("networkidle")
         kb = _transferred_kb(v)
-        if page in LAB_PAGES:
-            budget = BUDGET_NOTEBOOK_KB
-        else:
-            budget = BUDGET_DIAGRAM_KB if _has_diagram(built_site, page) else BUDGET_PLAIN_KB
+        budget = BUDGET_DIAGRAM_KB if _has_diagram(built_site, page) else BUDGET_PLAIN_KB
         report.append(f"{page}: {kb:.0f} KB gzip (budget {budget})")
         if kb > budget:
             over.append(report[-1])
@@ -404,6 +402,63 @@ def test_lighthouse_desktop_scores(site_url, page, tmp_path):
     print(f"\nlighthouse {page}: median {scores} of {runs}")
     low = {k: v for k, v in scores.items() if v < LIGHTHOUSE_MINIMUMS[page][k]}
     assert not low, f"{page}: Lighthouse scores below {LIGHTHOUSE_MINIMUMS[page]}: {low} (runs: {runs})"
+
+
+# --- 7b. lab pages keep only the CSS they use -----------------------------------------------
+
+_STYLE = re.compile(r"(<style\b[^>]*>)(.*?)(</style>)", re.S)
+# Two loads of the same page differ by up to 13 levels in a few anti-aliased pixels (the logo);
+# a CSS rule that matters changes a colour, a border or the layout by more.
+_PIXEL_TOLERANCE = 16
+
+
+def _full_screenshot(browser, url: str, scheme: str, html: str | None = None) -> bytes:
+    """The whole page at 1280 px, as one viewport (no scrolling), optionally served from ``html``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        if html is not None:
+            page.route(url, lambda route: route.fulfill(body=html, content_type="text/html; charset=utf-8"))
+        page.goto(url, wait_until="load")
+        page.set_viewport_size({"width": 1280, "height": page.evaluate("document.documentElement.scrollHeight")})
+        page.wait_for_timeout(300)
+        return page.screenshot(animations="disabled", caret="hide")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_lab_pages_look_the_same_with_only_the_css_they_use(built_site, site_url, browser, private_home, scheme):
+    """overrides/hooks/notebook_pages.py drops the JupyterLab CSS rules no element of a lab page
+    can match; each page must render as with the stylesheets mkdocs-jupyter wrote, pixel for pixel."""
+    from PIL import Image, ImageChops
+
+    cache = Path(block_environment(private_home)["MKDOCS_JUPYTER_CACHE_DIR"])
+    rendered = [json.loads(p.read_text(encoding="utf-8"))["content"] for p in sorted(cache.glob("*.json"))]
+    assert rendered, f"no notebook rendered by mkdocs-jupyter in {cache}"
+    # The stylesheets as mkdocs-jupyter wrote them, less the mermaid loader's, which the hook removes whole.
+    stylesheets = lambda content: [m[2] for m in _STYLE.finditer(load_hook("notebook_pages").DEAD_BLOCKS.sub("", content))]
+    whole = stylesheets(rendered[0])
+    assert all(stylesheets(r) == whole for r in rendered), "the lab pages' stylesheets differ"
+    different = []
+    for lab in LAB_PAGES:
+        built = (built_site / lab).read_text(encoding="utf-8")
+        kept = [m[2] for m in _STYLE.finditer(built)]
+        assert len(kept) == len(whole), f"{lab}: {len(kept)} <style> blocks, mkdocs-jupyter wrote {len(whole)}"
+        assert sum(map(len, kept)) < sum(map(len, whole)) / 2, f"{lab}: the unused CSS was not removed"
+        originals = iter(whole)
+        reference = _STYLE.sub(lambda m: m[1] + next(originals) + m[3], built)
+        url = site_url + lab
+        ours = Image.open(io.BytesIO(_full_screenshot(browser, url, scheme)))
+        theirs = Image.open(io.BytesIO(_full_screenshot(browser, url, scheme, html=reference)))
+        if ours.size != theirs.size:
+            different.append(f"{lab} ({scheme}): {ours.size} px vs {theirs.size} with the whole stylesheets")
+            continue
+        diff = ImageChops.difference(ours.convert("RGB"), theirs.convert("RGB"))
+        box = diff.point(lambda level: 255 if level > _PIXEL_TOLERANCE else 0).getbbox()
+        if box:
+            different.append(f"{lab} ({scheme}): differs from the page with the whole stylesheets in the box {box}")
+    assert not different, "lab pages that render differently without the unused CSS:\n" + "\n".join(different)
 
 
 # --- 8. screenshots ---------------------------------------------------------------------------

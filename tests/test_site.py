@@ -5,7 +5,6 @@ The site is built once per test session (``built_site``), into a temporary direc
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from functools import cache
 from pathlib import Path
@@ -19,6 +18,7 @@ from material.plugins.search.plugin import Parser as SearchParser
 from mkdocs.config import load_config
 
 from tests.harness.blocks import DOCS, ROOT
+from tests.harness.hooks import load_hook
 
 # Attributes through which a page loads something (as opposed to linking to it).
 RESOURCE_ATTRIBUTES = {
@@ -36,14 +36,6 @@ SITE_PATH = urlsplit(yaml.safe_load(
 )["site_url"]).path
 _CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+)""")
 _CSS_IMPORT = re.compile(r"""@import\s+['"]([^'"]+)""")
-
-
-def _hook(name: str):
-    """A module of overrides/hooks/, imported from its file as MkDocs does."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "overrides" / "hooks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _html_pages(site: Path) -> list[Path]:
@@ -155,7 +147,7 @@ def test_mermaid_scripts_hook_adds_what_mermaid2_adds():
     page = SimpleNamespace(url="modules/module.html", title="A module")
     with_diagram = '<html><body><p>x</p><pre  class="mermaid"><code>flowchart LR\n  a --> b\n</code></pre></body></html>'
     without = "<html><body><p>mermaid, the word, is not a diagram</p><pre><code>x</code></pre></body></html>"
-    hook = _hook("mermaid_scripts")
+    hook = load_hook("mermaid_scripts")
     for html in (with_diagram, without):
         theirs = type(mermaid2).on_post_page(mermaid2, html, config=config, page=page)
         ours = hook.append_mermaid_scripts(mermaid2, html, page=page)
@@ -178,7 +170,7 @@ def test_search_hook_indexes_what_material_indexes(built_site):
         # Joined as Material joins them for the index entry.
         return [(section.id, "".join(section.title), "".join(section.text)) for section in parser.data]
 
-    hook = _hook("search_code_text")
+    hook = load_hook("search_code_text")
     removed = 0
     for page in _html_pages(built_site):
         html = page.read_text(encoding="utf-8")
@@ -196,7 +188,7 @@ def _front_matter(path: Path) -> dict:
 
 
 def test_module_header_shows_pinned_versions(built_site):
-    module_header = _hook("module_header")
+    module_header = load_hook("module_header")
     pins = module_header.read_pins(ROOT / "requirements.txt")
     for source in sorted(DOCS.glob("modules/*.md")):
         meta = _front_matter(source)
