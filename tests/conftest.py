@@ -110,8 +110,9 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def record_block(config, page: str, status: str, seconds: float = 0.0) -> None:
-    config._block_table[page][status] += 1
+def record_blocks(config, page: str, status: str, count: int, seconds: float = 0.0) -> None:
+    """Count ``count`` blocks of ``page`` (one chain) under ``status``, with the chain's wall seconds."""
+    config._block_table[page][status] += count
     config._block_seconds[page] += seconds
 
 
@@ -122,13 +123,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         width = max(len(p) for p in table) + 2
         terminalreporter.section("code blocks per page")
         seconds = config._block_seconds
+
+        def row(label: str, counts: dict, wall: float) -> str:
+            return label.ljust(width) + "  ".join(str(counts[s]).rjust(max(9, len(s))) for s in statuses) + f"{wall:16.0f}"
+
         terminalreporter.write_line("page".ljust(width) + "  ".join(s.rjust(9) for s in statuses) + "  seconds (wall)")
         for page in sorted(table):
-            counts = "  ".join(str(table[page][s]).rjust(max(9, len(s))) for s in statuses)
-            terminalreporter.write_line(page.ljust(width) + counts + f"{seconds[page]:16.0f}")
+            terminalreporter.write_line(row(page, table[page], seconds[page]))
         totals = {s: sum(table[p][s] for p in table) for s in statuses}
-        counts = "  ".join(str(totals[s]).rjust(max(9, len(s))) for s in statuses)
-        terminalreporter.write_line("total".ljust(width) + counts + f"{sum(seconds.values()):16.0f}")
+        terminalreporter.write_line(row("total", totals, sum(seconds.values())))
     dirty = getattr(config, "_tree_dirty", None)
     if dirty:
         terminalreporter.section("the run changed the repository tree", red=True)

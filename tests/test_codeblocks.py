@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import pytest
 
-from tests.conftest import record_block
+from tests.conftest import record_blocks
 from tests.harness import execute
 from tests.harness.blocks import ROOT, Block, PageError, chains, normalise, page_blocks, pages
 from tests.harness.environment import block_environment
@@ -82,14 +82,12 @@ def test_block(chain, request, private_home, update_outputs, rewriter):
         pytest.fail(str(chain), pytrace=False)
     page = str(chain.first.page.relative_to(ROOT))
     if chain.skip_reason:
-        for _ in chain.blocks:
-            record_block(request.config, page, f"skipped: {chain.skip_reason}")
+        record_blocks(request.config, page, f"skipped: {chain.skip_reason}", len(chain.blocks))
         pytest.skip(f"{chain.id}: {chain.skip_reason}")
 
     result = execute.run(chain, block_environment(private_home))
     status = "executed" if result.returncode == 0 and not result.leftovers else "failed"
-    for index, _ in enumerate(chain.blocks):
-        record_block(request.config, page, status, result.seconds if index == 0 else 0.0)
+    record_blocks(request.config, page, status, len(chain.blocks), result.seconds)
 
     if result.returncode is None:
         pytest.fail(f"{chain.id}: timed out after {chain.timeout_s} s\n{_tail(result)}", pytrace=False)
