@@ -5,8 +5,7 @@ BIN := $(VENV)/bin
 # Written last by the install: reinstall when requirements.txt changes.
 INSTALLED := $(VENV)/.installed
 PAGE ?=
-# At import, nbconvert (used by mkdocs-jupyter) instantiates every installed exporter to list the
-# enabled ones in its help texts; this lists them unchecked and saves 0.6 s of each build. As in tests/harness/environment.py.
+# 0.6 s off each build; why in tests/harness/environment.py (FAST_BUILD), which sets it for the tests.
 export NBCONVERT_DISABLE_CONFIG_EXPORTERS := 1
 
 .PHONY: serve test build bench outputs lock vendor clean

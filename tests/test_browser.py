@@ -11,7 +11,6 @@ import functools
 import gzip
 import io
 import json
-import re
 import shutil
 import statistics
 import subprocess
@@ -91,9 +90,11 @@ def browser():
 class Visit:
     """A page opened in a fresh context, recording every request and console error."""
 
-    def __init__(self, browser, url: str, color_scheme: str = "light", width: int = 1280):
+    def __init__(self, browser, url: str, color_scheme: str = "light", width: int = 1280, html: str | None = None):
         self.context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=color_scheme)
         self.page = self.context.new_page()
+        if html is not None:  # served in place of the page at url, with the site's files around it
+            self.page.route(url, lambda route: route.fulfill(body=html, content_type="text/html; charset=utf-8"))
         self.requests: list[str] = []
         self.errors: list[str] = []
         self.responses = []
@@ -406,7 +407,6 @@ def test_lighthouse_desktop_scores(site_url, page, tmp_path):
 
 # --- 7b. lab pages keep only the CSS they use -----------------------------------------------
 
-_STYLE = re.compile(r"(<style\b[^>]*>)(.*?)(</style>)", re.S)
 # Two loads of the same page differ by up to 13 levels in a few anti-aliased pixels (the logo);
 # a CSS rule that matters changes a colour, a border or the layout by more.
 _PIXEL_TOLERANCE = 16
@@ -414,17 +414,13 @@ _PIXEL_TOLERANCE = 16
 
 def _full_screenshot(browser, url: str, scheme: str, html: str | None = None) -> bytes:
     """The whole page at 1280 px, as one viewport (no scrolling), optionally served from ``html``."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    v = Visit(browser, url, color_scheme=scheme, html=html)
     try:
-        page = context.new_page()
-        if html is not None:
-            page.route(url, lambda route: route.fulfill(body=html, content_type="text/html; charset=utf-8"))
-        page.goto(url, wait_until="load")
-        page.set_viewport_size({"width": 1280, "height": page.evaluate("document.documentElement.scrollHeight")})
-        page.wait_for_timeout(300)
-        return page.screenshot(animations="disabled", caret="hide")
+        v.page.set_viewport_size({"width": 1280, "height": v.page.evaluate("document.documentElement.scrollHeight")})
+        v.page.wait_for_timeout(300)
+        return v.page.screenshot(animations="disabled", caret="hide")
     finally:
-        context.close()
+        v.close()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -436,18 +432,19 @@ def test_lab_pages_look_the_same_with_only_the_css_they_use(built_site, site_url
     cache = Path(block_environment(private_home)["MKDOCS_JUPYTER_CACHE_DIR"])
     rendered = [json.loads(p.read_text(encoding="utf-8"))["content"] for p in sorted(cache.glob("*.json"))]
     assert rendered, f"no notebook rendered by mkdocs-jupyter in {cache}"
+    hook = load_hook("notebook_pages")
     # The stylesheets as mkdocs-jupyter wrote them, less the mermaid loader's, which the hook removes whole.
-    stylesheets = lambda content: [m[2] for m in _STYLE.finditer(load_hook("notebook_pages").DEAD_BLOCKS.sub("", content))]
+    stylesheets = lambda content: [m[2] for m in hook.STYLE.finditer(hook.DEAD_BLOCKS.sub("", content))]
     whole = stylesheets(rendered[0])
     assert all(stylesheets(r) == whole for r in rendered), "the lab pages' stylesheets differ"
     different = []
     for lab in LAB_PAGES:
         built = (built_site / lab).read_text(encoding="utf-8")
-        kept = [m[2] for m in _STYLE.finditer(built)]
+        kept = [m[2] for m in hook.STYLE.finditer(built)]
         assert len(kept) == len(whole), f"{lab}: {len(kept)} <style> blocks, mkdocs-jupyter wrote {len(whole)}"
         assert sum(map(len, kept)) < sum(map(len, whole)) / 2, f"{lab}: the unused CSS was not removed"
         originals = iter(whole)
-        reference = _STYLE.sub(lambda m: m[1] + next(originals) + m[3], built)
+        reference = hook.STYLE.sub(lambda m: m[1] + next(originals) + m[3], built)
         url = site_url + lab
         ours = Image.open(io.BytesIO(_full_screenshot(browser, url, scheme)))
         theirs = Image.open(io.BytesIO(_full_screenshot(browser, url, scheme, html=reference)))

@@ -137,10 +137,16 @@ def test_mermaid_loads_only_where_there_is_a_diagram(built_site):
         assert has_diagram == loads_mermaid, f"{page.relative_to(built_site)}: diagram={has_diagram} but mermaid script={loads_mermaid}"
 
 
+def _configured():
+    """mkdocs.yml after every plugin's and hook's on_config, as a build starts: mermaid2 has read
+    its settings, Material's search has made its index, and the hooks have swapped their handlers."""
+    config = load_config(str(ROOT / "mkdocs.yml"))
+    return config.plugins.on_config(config)
+
+
 def test_mermaid_scripts_hook_adds_what_mermaid2_adds():
     """overrides/hooks/mermaid_scripts.py stands in for mermaid2's on_post_page: same scripts, same pages."""
-    config = load_config(str(ROOT / "mkdocs.yml"))
-    config = config.plugins.on_config(config)  # mermaid2 reads its settings; the hook swaps the handler
+    config = _configured()
     mermaid2 = config.plugins["mermaid2"]
     assert mermaid2.on_post_page not in config.plugins.events["post_page"], "the hook did not replace mermaid2's handler"
     scripts = lambda html: re.findall(r"<script.*?</script>", html, re.S)
@@ -158,9 +164,7 @@ def test_mermaid_scripts_hook_adds_what_mermaid2_adds():
 def test_search_hook_indexes_what_material_indexes(built_site):
     """overrides/hooks/search_code_text.py: Material's parser finds the same sections, titles and
     text in every built page with and without the tags inside code blocks."""
-    config = load_config(str(ROOT / "mkdocs.yml"))
-    config = config.plugins.on_config(config)
-    index = config.plugins["material/search"].search_index
+    index = _configured().plugins["material/search"].search_index
     assert index.add_entry_from_context.__name__ == "add_entry_from_code_text", "the hook is not installed"
 
     def sections(html: str) -> list:

@@ -55,7 +55,7 @@ def on_post_page(output, page, config):
 
 # --- unused CSS ------------------------------------------------------------------------------
 
-_STYLE = re.compile(r"(<style\b[^>]*>)(.*?)(</style>)", re.S)
+STYLE = re.compile(r"(<style\b[^>]*>)(.*?)(</style>)", re.S)
 _CLASS_ATTRIBUTE = re.compile(r'class="([^"]*)"')
 _COMMENT = re.compile(r"/\*.*?\*/", re.S)
 _BRACE_OR_SEMICOLON = re.compile(r"[{};]")
@@ -88,9 +88,11 @@ class _Unreadable(ValueError):
 def without_unused_css(html: str) -> str:
     """``html`` without the CSS rules that cannot match any of its elements, nor the custom
     properties (``--name: value``) that nothing left uses, in its ``<style>`` blocks."""
-    styles = list(_STYLE.finditer(html))
-    ends, starts = [0] + [style.end(2) for style in styles], [style.start(2) for style in styles] + [len(html)]
-    outside_styles = "".join(html[end:start] for end, start in zip(ends, starts))
+    styles = list(STYLE.finditer(html))
+    # The page around its stylesheets: one more piece than there are stylesheets.
+    starts, ends = [0] + [s.end(2) for s in styles], [s.start(2) for s in styles] + [len(html)]
+    around = [html[start:end] for start, end in zip(starts, ends)]
+    outside_styles = "".join(around)
     classes = frozenset(c for value in _CLASS_ATTRIBUTE.findall(outside_styles) for c in value.split())
     kept = []
     for style in styles:
@@ -99,11 +101,8 @@ def without_unused_css(html: str) -> str:
         except _Unreadable:
             kept.append(style[2])  # not CSS this reader understands: kept as it is
     used = _used_properties(kept, outside_styles)  # inline style="" can use custom properties too
-    out, end = [], 0
-    for style, items in zip(styles, kept):
-        out += [html[end:style.start(2)], items if isinstance(items, str) else "".join(_serialise(items, used))]
-        end = style.end(2)
-    return "".join(out) + html[end:]
+    css = [items if isinstance(items, str) else "".join(_serialise(items, used)) for items in kept]
+    return "".join(piece for pair in zip(around, css + [""]) for piece in pair)
 
 
 def _matching(items: tuple, classes: frozenset[str]) -> tuple:
