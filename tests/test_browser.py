@@ -440,7 +440,7 @@ def test_lab_pages_look_the_same_with_only_the_css_they_use(built_site, site_url
     different = []
     for lab in LAB_PAGES:
         built = (built_site / lab).read_text(encoding="utf-8")
-        kept = [m[2] for m in hook.STYLE.finditer(built)]
+        kept = stylesheets(built)
         assert len(kept) == len(whole), f"{lab}: {len(kept)} <style> blocks, mkdocs-jupyter wrote {len(whole)}"
         assert sum(map(len, kept)) < sum(map(len, whole)) / 2, f"{lab}: the unused CSS was not removed"
         originals = iter(whole)
