@@ -17,7 +17,8 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
-from cardfraud.features import build_features
+from cardfraud.costs import DECISION_THRESHOLD
+from cardfraud.features import FEATURE_COLUMNS, build_features
 from cardfraud.generate import generate
 from cardfraud.model import score, train
 
@@ -29,8 +30,6 @@ WEEKS = 4
 MONITORED_MODEL_PARAMS = {"max_iter": 60}
 # The Prometheus alert rules of module 5.5, as shipped in the course repository.
 ALERT_RULES = Path(__file__).resolve().parents[1] / "module-5.5" / "alerts.yml"
-# Scores at or above this go to the fraud analysts' review queue.
-REVIEW_THRESHOLD = 0.5
 
 
 def monitored_month(drifts=(), seed: int = 42) -> pd.DataFrame:
@@ -97,7 +96,7 @@ class CBPE:
     metrics a labelled window would give *in expectation*, without any label.
     """
 
-    def __init__(self, threshold: float = REVIEW_THRESHOLD):
+    def __init__(self, threshold: float = DECISION_THRESHOLD):
         self.threshold = threshold
         self.calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
 
@@ -122,7 +121,7 @@ class CBPE:
 # --8<-- [end:cbpe]
 
 
-def realised(scores: np.ndarray, labels: np.ndarray, threshold: float = REVIEW_THRESHOLD) -> dict[str, float]:
+def realised(scores: np.ndarray, labels: np.ndarray, threshold: float = DECISION_THRESHOLD) -> dict[str, float]:
     """The same metrics from the true labels, once they have arrived."""
     flagged = scores >= threshold
     return {
@@ -132,13 +131,150 @@ def realised(scores: np.ndarray, labels: np.ndarray, threshold: float = REVIEW_T
     }
 
 
+# --8<-- [start:served]
+# --- The served model: its prediction log, joined with the labels as they arrive ---------------
+
+RECALL_WINDOW_DAYS = 14  # recall is measured on the payments of the last two weeks
+# The alert CardfraudConfirmedRecallLow in alerts.yml, as code: at launch the model flagged over
+# 90% of fraud at the decision threshold; below 75% of 20 or more confirmed frauds, it misses fraud.
+RECALL_SLO = 0.75
+MIN_CONFIRMED_FRAUD = 20
+
+
+def chargebacks(transactions: pd.DataFrame) -> pd.DataFrame:
+    """The label feed: one row per fraud, with the moment its chargeback reached the bank."""
+    fraud = transactions[transactions["is_fraud"] == 1]
+    return fraud[["transaction_id", "label_available_at"]].rename(columns={"label_available_at": "reported_at"})
+
+
+def confirmed_recall(log: pd.DataFrame, feed: pd.DataFrame, as_of: pd.Timestamp,
+                     window_days: int = RECALL_WINDOW_DAYS) -> tuple[float, int]:
+    """Of the frauds confirmed by ``as_of`` among the last ``window_days`` of predictions, the
+    share the model flagged, and how many there were. Chargebacks that have not arrived yet
+    cannot count, so on any day this is the recall on the frauds the bank knows about."""
+    recent = log[(log["event_timestamp"] >= as_of - pd.Timedelta(days=window_days)) & (log["event_timestamp"] < as_of)]
+    known = recent.merge(feed[feed["reported_at"] <= as_of], on="transaction_id")
+    return (float(known["flagged"].mean()) if len(known) else float("nan")), len(known)
+
+
+def daily_signals(log: pd.DataFrame, feed: pd.DataFrame, reference: pd.DataFrame, day: pd.Timestamp) -> dict:
+    """What the monitor exports at midnight after ``day``: recall on confirmed fraud, the day's
+    alert rate, and PSI of the score and of each input against the ``reference`` window."""
+    today = log[(log["event_timestamp"] >= day) & (log["event_timestamp"] < day + pd.Timedelta(days=1))]
+    recall, confirmed = confirmed_recall(log, feed, day + pd.Timedelta(days=1))
+    return {
+        "confirmed_fraud_recall": recall,
+        "confirmed_fraud": confirmed,
+        "alert_rate": float(today["flagged"].mean()),
+        "score_psi": psi(reference["score"], today["score"]),
+        "feature_psi": {column: psi(reference[column], today[column]) for column in FEATURE_COLUMNS},
+    }
+# --8<-- [end:served]
+
+
+class MetricsExporter:
+    """The daily signals as Prometheus gauges, served on 127.0.0.1 and scraped back, as Prometheus would."""
+
+    def __init__(self, model: str = "fraud-detector"):
+        from prometheus_client import CollectorRegistry, Gauge
+
+        self.model, self.registry = model, CollectorRegistry()
+        gauge = lambda name, text, *labels: Gauge(name, text, ["model", *labels], registry=self.registry)  # noqa: E731
+        self.gauges = {
+            "confirmed_fraud_recall": gauge("cardfraud_confirmed_fraud_recall", "Recall on frauds confirmed so far, last 14 days"),
+            "confirmed_fraud": gauge("cardfraud_confirmed_fraud", "Frauds confirmed so far among the last 14 days"),
+            "alert_rate": gauge("cardfraud_alert_rate", "Share of the day's payments sent to review"),
+            "score_psi": gauge("cardfraud_score_psi", "PSI of the day's scores against the reference window"),
+        }
+        self.feature_psi = gauge("cardfraud_feature_psi", "PSI of an input against the reference window", "feature")
+
+    def __enter__(self) -> "MetricsExporter":
+        from prometheus_client import start_http_server
+
+        from cardfraud.serving import free_port
+
+        self.port = free_port()
+        self.server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def publish(self, signals: dict) -> None:
+        for name, gauge in self.gauges.items():
+            gauge.labels(self.model).set(signals[name])
+        for feature, value in signals["feature_psi"].items():
+            self.feature_psi.labels(self.model, feature).set(value)
+
+    def scrape(self) -> dict[str, float]:
+        """GET /metrics and parse it: {'name{label="value",...}': value} for every cardfraud sample."""
+        from urllib.request import urlopen
+
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5).read().decode()
+        return {
+            _series(sample.name, sample.labels): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name.startswith("cardfraud_")
+        }
+
+
+def _series(name: str, labels: dict[str, str]) -> str:
+    return name + "{" + ", ".join(f'{key}="{value}"' for key, value in sorted(labels.items())) + "}"
+
+
+def promtool_test(days: list[dict[str, float]], expected: dict[str, list[dict | None]], path: str | Path,
+                  rules: Path = ALERT_RULES) -> tuple[bool, str]:
+    """Check, with ``promtool test rules``, which alerts the rules fire at the end of each day.
+
+    ``days`` holds one scrape per day (``MetricsExporter.scrape``); within a day each series keeps
+    its value, sampled every minute, so the rules' ``for:`` durations mean what they say.
+    ``expected[alert][k]`` is the labels the alert fires with at the end of day k, or None.
+    Returns (passed, promtool's output).
+    """
+    import subprocess
+
+    import yaml
+
+    names = sorted({series for day in days for series in day})
+    input_series = [
+        {"series": name, "values": " ".join(f"{_promtool_value(day.get(name))}x{MINUTES_PER_DAY - 1}" for day in days)}
+        for name in names
+    ]
+    tests = [
+        {"eval_time": f"{(k + 1) * MINUTES_PER_DAY - 1}m", "alertname": alert,
+         "exp_alerts": [] if labels is None else [{"exp_labels": labels}]}
+        for alert, by_day in expected.items()
+        for k, labels in enumerate(by_day)
+    ]
+    document = {"rule_files": [str(Path(rules).resolve())], "evaluation_interval": "1m",
+                "tests": [{"interval": "1m", "input_series": input_series, "alert_rule_test": tests}]}
+    Path(path).write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    result = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, check=False)
+    return result.returncode == 0, (result.stdout + result.stderr).strip()
+
+
+MINUTES_PER_DAY = 24 * 60
+
+
+def _promtool_value(value: float | None) -> str:
+    """A day's value in promtool's series notation; a missing or NaN value is no sample ("_"),
+    which no comparison matches, as a NaN gauge matches none."""
+    return "_" if value is None or np.isnan(value) else repr(float(value))
+
+
 __all__ = [
+    "chargebacks",
+    "confirmed_recall",
+    "daily_signals",
     "ALERT_RULES",
     "CBPE",
     "DRIFT_START",
     "MONITORED_MODEL_PARAMS",
     "MONTH_START",
-    "REVIEW_THRESHOLD",
     "WEEKS",
     "monitored_month",
     "psi",

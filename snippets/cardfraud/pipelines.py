@@ -1,21 +1,24 @@
-"""Module 5.6's continuous-training pipeline: new data in, a champion out (or not).
+"""Module 5.6's continuous-training pipeline: the bank's data in, a challenger out (or not).
 
-Seven Kubeflow Pipelines components over the running example, chained into one
-pipeline: ingest -> validate -> featurize -> train -> evaluate -> gate ->
-register. Run it on a laptop with ``kfp.local`` or compile it for a cluster:
+Seven Kubeflow Pipelines components chained into one pipeline: ingest -> validate ->
+featurize -> train -> evaluate -> gate -> register. Every step that judges a model uses the
+labels as the bank knew them on ``as_of`` (``cardfraud.labels``): training on the payments
+matured by then, evaluation on the newest matured week, champion and challenger on the same
+rows with a paired bootstrap interval (``cardfraud.decisions``). A winner is registered as
+``@challenger``; module 5.4's canary decides whether it becomes ``@champion``.
 
     >>> from kfp import local
     >>> from cardfraud.pipelines import continuous_training
     >>> local.init(runner=local.SubprocessRunner(use_venv=False))
-    >>> continuous_training(drift="concept", days=42).output
+    >>> continuous_training(warehouse="payments.parquet", as_of="2026-03-30").outputs["decision"]
     'promote'
 
     $ python -m cardfraud.pipelines compile fraud_pipeline.yaml    # IR YAML for a cluster
 
-Each component is a lightweight Python component: kfp ships the function's
-source to the task, so every import a component needs is inside its body.
-The validation rules and the promotion rule live in ``cardfraud.checks``, plain
-functions the components import, so they can be unit-tested without kfp.
+Each component is a lightweight Python component: kfp ships the function's source to the
+task, so every import a component needs is inside its body. The data contract lives in
+``cardfraud.checks`` and the promotion rule in ``cardfraud.decisions``: plain functions the
+components import, unit-tested without kfp.
 """
 
 import builtins
@@ -31,8 +34,8 @@ from kfp.dsl import Dataset, Input, Metrics, Model, Output
 # (kfp included) and the cardfraud package installed. The course does not
 # publish it; build your own from the repository and push it to your registry.
 IMAGE = "registry.example.com/ml/cardfraud-python:1.0"
-DRIFTS = ("none", "concept", "covariate", "faults")
 CHAMPION_ALIAS = "champion"
+CHALLENGER_ALIAS = "challenger"
 @contextlib.contextmanager
 def kfp_logs_to(path: str = "kfp_local.log"):
     """Send kfp.local's task logs to ``path`` instead of the screen.
@@ -51,25 +54,16 @@ def kfp_logs_to(path: str = "kfp_local.log"):
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def ingest(
-    start: str,
-    days: int,
-    transactions_per_day: int,
-    drift: str,
-    drift_start: str,
-    seed: int,
-    transactions: Output[Dataset],
-) -> int:
-    """Stand-in for landing a new batch: the running example, with the chosen drift switched on."""
-    from cardfraud import ConceptDrift, CovariateDrift, DataQualityFaults, generate
+def ingest(warehouse: str, as_of: str, transactions: Output[Dataset]) -> int:
+    """The payments the bank had recorded before ``as_of``, from its warehouse (a Parquet file here)."""
+    import pandas as pd
 
-    kinds = {"none": None, "concept": ConceptDrift, "covariate": CovariateDrift, "faults": DataQualityFaults}
-    if drift not in kinds:
-        raise ValueError(f"drift must be one of {sorted(kinds)}, got {drift!r}")
-    drifts = [kinds[drift](start=drift_start)] if kinds[drift] else []
-    frame = generate(start=start, days=days, transactions_per_day=transactions_per_day, seed=seed, drifts=drifts)
+    from cardfraud.labels import as_timestamp
+
+    frame = pd.read_parquet(warehouse)
+    frame = frame[frame["event_timestamp"] < as_timestamp(as_of)]
     frame.to_parquet(transactions.path, index=False)
-    transactions.metadata.update({"rows": len(frame), "start": start, "days": days, "drift": drift})
+    transactions.metadata.update({"rows": len(frame), "as_of": as_of})
     return len(frame)
 
 
@@ -100,72 +94,76 @@ def featurize(validated: Input[Dataset], features: Output[Dataset]):
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def train(features: Input[Dataset], holdout_days: int, seed: int, model: Output[Model]):
-    """Fit the challenger on every row before the holdout window."""
+def train(features: Input[Dataset], as_of: str, seed: int, model: Output[Model]):
+    """Fit the challenger on the payments matured by ``as_of``, with the labels known then."""
     import joblib
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
-    from cardfraud.model import split_by_time, train as fit
+    from cardfraud.course import TUNED_PARAMS
+    from cardfraud.labels import decision_windows
+    from cardfraud.model import train as fit
 
-    rows = pd.read_parquet(features.path)
-    cutoff = rows["event_timestamp"].max().normalize() - pd.Timedelta(days=holdout_days - 1)
-    train_rows, _ = split_by_time(rows, cutoff.strftime("%Y-%m-%d"))
+    train_rows, _ = decision_windows(pd.read_parquet(features.path), as_of)
     # One OpenMP thread: the trees' thread pool fights other processes for the cores otherwise.
     with threadpool_limits(limits=1):
-        fitted = fit(train_rows, seed=seed)
-    joblib.dump(fitted, model.path)
-    model.metadata.update({"framework": "scikit-learn", "train_rows": len(train_rows), "cutoff": str(cutoff.date())})
+        fitted = fit(train_rows, seed=seed, **TUNED_PARAMS)
+    joblib.dump(fitted, model.path)  # an artifact between two tasks of this run, never served
+    model.metadata.update({"framework": "scikit-learn", "train_rows": len(train_rows), "as_of": as_of})
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def evaluate(
     features: Input[Dataset],
     model: Input[Model],
-    holdout_days: int,
+    as_of: str,
     tracking_uri: str,
     model_name: str,
     metrics: Output[Metrics],
-) -> NamedTuple("Scores", challenger=float, champion=float, champion_version=str):
-    """Score challenger and current champion on the same holdout rows: the only fair comparison."""
+) -> NamedTuple("Scores", champion=float, challenger=float, low=float, high=float, positives=int, champion_version=str):
+    """Challenger and current champion on the same matured week: PR-AUC and the paired interval of the gain."""
+    import math
     from collections import namedtuple
 
     import joblib
+    import mlflow
     import pandas as pd
+    from mlflow.exceptions import MlflowException
     from threadpoolctl import threadpool_limits
 
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    from cardfraud.decisions import compare
+    from cardfraud.labels import decision_windows
+    from cardfraud.model import score
 
-    from cardfraud.model import evaluate as measure
-    from cardfraud.model import split_by_time
-
-    rows = pd.read_parquet(features.path)
-    cutoff = rows["event_timestamp"].max().normalize() - pd.Timedelta(days=holdout_days - 1)
-    _, holdout = split_by_time(rows, cutoff.strftime("%Y-%m-%d"))
+    _, window = decision_windows(pd.read_parquet(features.path), as_of)
     mlflow.set_tracking_uri(tracking_uri)
-
     with threadpool_limits(limits=1):
-        challenger = measure(joblib.load(model.path), holdout)["pr_auc"]
+        challenger_scores = score(joblib.load(model.path), window)
         try:
             version = str(mlflow.MlflowClient().get_model_version_by_alias(model_name, "champion").version)
-            champion_model = mlflow.sklearn.load_model(f"models:/{model_name}@champion")
-            champion = measure(champion_model, holdout)["pr_auc"]
+            champion_scores = score(mlflow.sklearn.load_model(f"models:/{model_name}/{version}"), window)
         except MlflowException:  # no registered model or no alias yet: the first run
-            version, champion = "", -1.0
-    metrics.log_metric("challenger_pr_auc", challenger)
-    metrics.log_metric("champion_pr_auc", champion)
-    metrics.log_metric("holdout_rows", len(holdout))
-    return namedtuple("Scores", ["challenger", "champion", "champion_version"])(challenger, champion, version)
+            version, champion_scores = "", challenger_scores
+    result = compare(window["is_fraud"].to_numpy(), champion_scores, challenger_scores)
+    finite = lambda value: value if math.isfinite(value) else 0.0  # noqa: E731 (kfp outputs are JSON)
+    for name in ("champion", "challenger", "low", "high"):
+        metrics.log_metric(f"{name}_pr_auc" if name in ("champion", "challenger") else f"gain_{name}", finite(getattr(result, name)))
+    metrics.log_metric("known_frauds", result.positives)
+    Scores = namedtuple("Scores", ["champion", "challenger", "low", "high", "positives", "champion_version"])
+    return Scores(finite(result.champion), finite(result.challenger), finite(result.low), finite(result.high),
+                  result.positives, version)
 
 
 # --8<-- [start:gate]
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def gate(challenger: float, champion: float, champion_version: str, min_gain: float) -> str:
-    """The promotion rule: 'promote' if there is no champion yet or the challenger wins by min_gain."""
+def gate(low: float, high: float, positives: int, champion_version: str, margin: float) -> str:
+    """The promotion rule: 'promote' when there is no champion yet or the whole interval of the gain
+    clears ``margin``; 'keep' when it lies below; 'wait' for labels otherwise."""
+    from cardfraud.decisions import verdict
+
     if not champion_version:
         return "promote"
-    return "promote" if challenger >= champion + min_gain else "keep"
+    return {"promote": "promote", "keep": "keep", "not enough evidence": "wait"}[verdict(low, high, positives, margin)]
 # --8<-- [end:gate]
 
 
@@ -177,7 +175,9 @@ def register(
     tracking_uri: str,
     model_name: str,
 ) -> str:
-    """Log the challenger to MLflow, register it and move @champion to it; returns the new version."""
+    """Log the challenger to MLflow, register it and alias it @challenger; returns the new version.
+
+    ``@champion`` stays where it is: the canary (module 5.4) moves it, or does not."""
     import joblib
 
     from cardfraud.tracking import SKOPS_TRUSTED_TYPES, model_requirements, use_local_tracking
@@ -201,42 +201,35 @@ def register(
     client.set_model_version_tag(model_name, version, "previous_champion", champion_version or "none")
     client.set_model_version_tag(model_name, version, "pr_auc", str(challenger))
     client.set_model_version_tag(model_name, version, "run_id", run.info.run_id)
-    client.set_registered_model_alias(model_name, "champion", version)
+    client.set_registered_model_alias(model_name, "challenger" if champion_version else "champion", version)
     return version
 
 
 # --8<-- [start:pipeline]
-@dsl.pipeline(name="fraud-continuous-training", description="Retrain the fraud model and promote it only if it wins.")
+@dsl.pipeline(name="fraud-continuous-training", description="Retrain the fraud model; register a challenger only on evidence.")
 def continuous_training(
-    start: str = "2026-01-05",
-    days: int = 28,
-    drift: str = "none",
-    drift_start: str = "2026-02-02",
-    transactions_per_day: int = 2_000,
-    holdout_days: int = 7,
-    min_gain: float = 0.01,
+    warehouse: str,
+    as_of: str,
+    margin: float = 0.02,
     tracking_uri: str = "sqlite:///mlflow.db",
     model_name: str = "fraud-detector",
-    seed: int = 42,
-) -> NamedTuple("Outcome", decision=str, challenger=float, champion=float):
-    raw = ingest(
-        start=start, days=days, transactions_per_day=transactions_per_day,
-        drift=drift, drift_start=drift_start, seed=seed,
-    )
+    seed: int = 0,
+) -> NamedTuple("Outcome", decision=str, champion=float, challenger=float, low=float, high=float, positives=int):
+    raw = ingest(warehouse=warehouse, as_of=as_of)
     checked = validate(transactions=raw.outputs["transactions"])
     feats = featurize(validated=checked.outputs["validated"])
-    challenger = train(features=feats.outputs["features"], holdout_days=holdout_days, seed=seed)
+    challenger = train(features=feats.outputs["features"], as_of=as_of, seed=seed)
     # What the cluster schedules the training pod with; kfp.local ignores these (with a warning).
     challenger.set_cpu_request("1").set_cpu_limit("2").set_memory_request("2G").set_memory_limit("4G")
     challenger.set_retry(num_retries=2, backoff_duration="30s")  # a preempted node is not a failed model
     # The champion lives outside the pipeline (in MLflow): never reuse a cached score.
     scores = evaluate(
         features=feats.outputs["features"], model=challenger.outputs["model"],
-        holdout_days=holdout_days, tracking_uri=tracking_uri, model_name=model_name,
+        as_of=as_of, tracking_uri=tracking_uri, model_name=model_name,
     ).set_caching_options(enable_caching=False)
     decision = gate(
-        challenger=scores.outputs["challenger"], champion=scores.outputs["champion"],
-        champion_version=scores.outputs["champion_version"], min_gain=min_gain,
+        low=scores.outputs["low"], high=scores.outputs["high"], positives=scores.outputs["positives"],
+        champion_version=scores.outputs["champion_version"], margin=margin,
     ).set_caching_options(enable_caching=False)
     with dsl.If(decision.output == "promote", name="challenger-wins"):
         register(
@@ -244,8 +237,9 @@ def continuous_training(
             champion_version=scores.outputs["champion_version"],
             tracking_uri=tracking_uri, model_name=model_name,
         ).set_caching_options(enable_caching=False)
-    Outcome = NamedTuple("Outcome", decision=str, challenger=float, champion=float)
-    return Outcome(decision.output, scores.outputs["challenger"], scores.outputs["champion"])
+    Outcome = NamedTuple("Outcome", decision=str, champion=float, challenger=float, low=float, high=float, positives=int)
+    return Outcome(decision.output, scores.outputs["champion"], scores.outputs["challenger"],
+                   scores.outputs["low"], scores.outputs["high"], scores.outputs["positives"])
 # --8<-- [end:pipeline]
 
 
