@@ -3,7 +3,9 @@
 The lab file is in Jupytext's percent format; its code cells are wrapped in
 pymdownx.snippets sections so the module page can include them. The notebook
 is the same cells with the section markers removed, so the page and the
-notebook cannot disagree.
+notebook cannot disagree, except for the cells tagged ``solution``
+(``# %% tags=["solution"]``): the page shows them, collapsed; the notebook the
+reader downloads has the exercise's stub instead.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
 def lab_sources() -> list[Path]:
-    return sorted(LABS.glob("lab-*.py"))
+    return sorted(LABS.glob("*.py"))
 
 
 def notebook_path(lab: Path) -> Path:
@@ -35,6 +37,8 @@ def notebook_from_lab(lab: Path) -> nbformat.NotebookNode:
     notebook = jupytext.reads(lab.read_text(encoding="utf-8"), fmt="py:percent")
     cells = []
     for cell in notebook.cells:
+        if "solution" in cell.metadata.get("tags", []):
+            continue
         source = "\n".join(line for line in cell.source.splitlines() if not _SECTION_MARKER.match(line)).strip("\n")
         if not source:
             continue
