@@ -158,9 +158,16 @@ def confirmed_recall(log: pd.DataFrame, feed: pd.DataFrame, as_of: pd.Timestamp,
     return (float(known["flagged"].mean()) if len(known) else float("nan")), len(known)
 
 
-def daily_signals(log: pd.DataFrame, feed: pd.DataFrame, reference: pd.DataFrame, day: pd.Timestamp) -> dict:
+def daily_signals(log: pd.DataFrame, feed: pd.DataFrame, reference: pd.DataFrame, day: pd.Timestamp,
+                  model_version: str | None = None) -> dict:
     """What the monitor exports at midnight after ``day``: recall on confirmed fraud, the day's
-    alert rate, and PSI of the score and of each input against the ``reference`` window."""
+    alert rate, and PSI of the score and of each input against the ``reference`` window.
+
+    With ``model_version``, only that model's predictions count: after a promotion the recall
+    starts again from the new model's own confirmed frauds.
+    """
+    if model_version is not None:
+        log = log[log["model_version"] == model_version]
     today = log[(log["event_timestamp"] >= day) & (log["event_timestamp"] < day + pd.Timedelta(days=1))]
     recall, confirmed = confirmed_recall(log, feed, day + pd.Timedelta(days=1))
     return {
