@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import unquote, urldefrag, urlsplit
 
 import pytest
@@ -138,27 +137,10 @@ def test_mermaid_loads_only_where_there_is_a_diagram(built_site):
 
 
 def _configured():
-    """mkdocs.yml after every plugin's and hook's on_config, as a build starts: mermaid2 has read
-    its settings, Material's search has made its index, and the hooks have swapped their handlers."""
+    """mkdocs.yml after every plugin's and hook's on_config, as a build starts: Material's search
+    has made its index, and the hooks have swapped their handlers."""
     config = load_config(str(ROOT / "mkdocs.yml"))
     return config.plugins.on_config(config)
-
-
-def test_mermaid_scripts_hook_adds_what_mermaid2_adds():
-    """overrides/hooks/mermaid_scripts.py stands in for mermaid2's on_post_page: same scripts, same pages."""
-    config = _configured()
-    mermaid2 = config.plugins["mermaid2"]
-    assert mermaid2.on_post_page not in config.plugins.events["post_page"], "the hook did not replace mermaid2's handler"
-    scripts = lambda html: re.findall(r"<script.*?</script>", html, re.S)
-    page = SimpleNamespace(url="modules/module.html", title="A module")
-    with_diagram = '<html><body><p>x</p><pre  class="mermaid"><code>flowchart LR\n  a --> b\n</code></pre></body></html>'
-    without = "<html><body><p>mermaid, the word, is not a diagram</p><pre><code>x</code></pre></body></html>"
-    hook = load_hook("mermaid_scripts")
-    for html in (with_diagram, without):
-        theirs = type(mermaid2).on_post_page(mermaid2, html, config=config, page=page)
-        ours = hook.append_mermaid_scripts(mermaid2, html, page=page)
-        assert scripts(ours) == scripts(theirs)
-    assert len(scripts(hook.append_mermaid_scripts(mermaid2, with_diagram, page=page))) == 2
 
 
 def test_search_hook_indexes_what_material_indexes(built_site):

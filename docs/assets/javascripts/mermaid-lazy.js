@@ -1,8 +1,8 @@
 // Stands in for mermaid until a diagram is about to scroll into view, so that opening a page
-// costs a few hundred bytes, not the 3.6 MB library. mermaid2 adds this script (its
-// `javascript:` option) only to pages with a diagram; Material finds `window.mermaid` defined,
-// calls initialize() and then render() once per diagram, in page order. The real library is
-// served from the site itself (assets/vendor/mermaid/), never from a CDN.
+// costs a few hundred bytes, not the 3.6 MB library. overrides/main.html adds this script only to
+// pages with a diagram; Material finds `window.mermaid` defined, calls initialize() and then
+// render() once per diagram, in page order. The real library is served from the site itself
+// (assets/vendor/mermaid/), never from a CDN.
 (() => {
   const LIBRARY = new URL("../vendor/mermaid/mermaid.min.js", document.currentScript.src).href;
   const AHEAD = "300px 0px"; // start loading a little before the diagram is on screen
