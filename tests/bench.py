@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup
 
-from tests.harness.blocks import DOCS, ROOT
+from tests.harness import DOCS, ROOT
 from tests.harness.environment import VENV_BIN, block_environment
 
 RUNS = 5

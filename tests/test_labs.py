@@ -9,7 +9,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from tests.harness.blocks import ROOT
+from tests.harness import ROOT
 from tests.harness.environment import block_environment
 from tests.harness.labs import lab_sources, notebook_from_lab, notebook_path, render
 

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from tests.harness.blocks import DOCS, ROOT, page_blocks
+from tests.harness import DOCS, ROOT
+from tests.harness.parse import page_blocks
 
 MODULES = sorted(DOCS.glob("modules/module-*.md"))
 # Headings in the standard's order; a page may word them more precisely ("Hands-on lab: ...").

@@ -16,7 +16,7 @@ from bs4 import BeautifulSoup
 from material.plugins.search.plugin import Parser as SearchParser
 from mkdocs.config import load_config
 
-from tests.harness.blocks import DOCS, ROOT
+from tests.harness import DOCS, ROOT
 from tests.harness.hooks import load_hook
 
 # Attributes through which a page loads something (as opposed to linking to it).
