@@ -16,6 +16,7 @@ from tests.harness.labs import lab_sources, notebook_from_lab, notebook_path, re
 NOTEBOOK_TIMEOUT_S = 300
 
 
+@pytest.mark.writes_outputs
 @pytest.mark.parametrize("lab", lab_sources(), ids=lambda p: p.name)
 def test_notebook_matches_its_lab(lab, update_outputs):
     notebook = notebook_path(lab)
