@@ -136,18 +136,16 @@ def test_mermaid_loads_only_where_there_is_a_diagram(built_site):
         assert has_diagram == loads_mermaid, f"{page.relative_to(built_site)}: diagram={has_diagram} but mermaid script={loads_mermaid}"
 
 
-def _configured():
-    """mkdocs.yml after every plugin's and hook's on_config, as a build starts: Material's search
-    has made its index, and the hooks have swapped their handlers."""
-    config = load_config(str(ROOT / "mkdocs.yml"))
-    return config.plugins.on_config(config)
-
-
 def test_search_hook_indexes_what_material_indexes(built_site):
-    """overrides/hooks/search_code_text.py: Material's parser finds the same sections, titles and
-    text in every built page with and without the tags inside code blocks."""
-    index = _configured().plugins["material/search"].search_index
-    assert index.add_entry_from_context.__name__ == "add_entry_from_code_text", "the hook is not installed"
+    """overrides/hooks/search_code_text.py: its two page_context handlers surround Material's
+    indexing, and Material's parser finds the same sections, titles and text in every built page
+    with and without the tags inside code blocks."""
+    config = load_config(str(ROOT / "mkdocs.yml"))
+    hook = config.plugins["overrides/hooks/search_code_text.py"]
+    handlers = config.plugins.events["page_context"]
+    take_out, put_back = hook.on_page_context.methods
+    material = config.plugins["material/search"].on_page_context
+    assert handlers.index(take_out) < handlers.index(material) < handlers.index(put_back), handlers
 
     def sections(html: str) -> list:
         parser = SearchParser()
@@ -156,7 +154,6 @@ def test_search_hook_indexes_what_material_indexes(built_site):
         # Joined as Material joins them for the index entry.
         return [(section.id, "".join(section.title), "".join(section.text)) for section in parser.data]
 
-    hook = load_hook("search_code_text")
     removed = 0
     for page in _html_pages(built_site):
         html = page.read_text(encoding="utf-8")
