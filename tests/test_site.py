@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
 
@@ -18,6 +19,7 @@ from mkdocs.config import load_config
 
 from tests.harness import DOCS, ROOT
 from tests.harness.hooks import load_hook
+from tests.harness.parse import fence_lines, pages
 
 # Attributes through which a page loads something (as opposed to linking to it).
 RESOURCE_ATTRIBUTES = {
@@ -84,6 +86,15 @@ def test_internal_links_and_anchors_resolve(built_site):
             if fragment and target.suffix == ".html" and not _soup(target).find(id=unquote(fragment)):
                 broken.append(f"{_source_line(page, built_site, '#' + fragment)}: link to {href!r}: no element with id {fragment!r}")
     assert not broken, "broken internal links:\n" + "\n".join(sorted(set(broken)))
+
+
+def test_every_page_shows_the_fences_the_harness_read(built_site):
+    """The harness reads pages with markdown-it-py, the site with Python-Markdown: both must see
+    the same fences, or a block could be shown and never run."""
+    for source in pages():
+        html = (built_site / source.relative_to(DOCS)).with_suffix(".html").read_text(encoding="utf-8")
+        shown = html[html.index("<article"):html.rindex("</article>")].count("<pre")
+        assert shown == len(fence_lines(source)), f"{source.relative_to(ROOT)}: the site shows {shown} code blocks, the harness read {len(fence_lines(source))}"
 
 
 def test_nothing_loads_from_third_party_hosts(built_site):
@@ -162,6 +173,15 @@ def test_search_hook_indexes_what_material_indexes(built_site):
         removed += len(content) - len(lighter)
         assert sections(lighter) == sections(content), f"{page.relative_to(built_site)}: the search index would change"
     assert removed > 0, "no code block markup was removed: the check compared identical pages"
+
+
+def test_lab_page_hook_was_written_for_the_installed_versions():
+    """overrides/hooks/notebook_pages.py cuts what mkdocs-jupyter and nbconvert write: on another
+    version, check the cut (the build fails if the comments it cuts at are gone) and run
+    test_browser.py's pixel comparison of the lab pages, then update WRITTEN_FOR."""
+    written_for = load_hook("notebook_pages").WRITTEN_FOR
+    installed = {name: version(name) for name in written_for}
+    assert installed == written_for, f"notebook_pages.py was written for {written_for}; installed: {installed}"
 
 
 def _front_matter(path: Path) -> dict:
