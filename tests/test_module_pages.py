@@ -1,4 +1,4 @@
-"""Each module page has the shape MODULE-STANDARD.md describes."""
+"""Each module page has the shape MODULE-STANDARD.md (at the repository root) describes."""
 
 from __future__ import annotations
 
