@@ -83,10 +83,12 @@ def built_site(private_home):
 
 def _tree() -> dict[str, int]:
     """Every file git would see (tracked, or untracked and not ignored), with its mtime."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True
-    ).stdout.decode().split("\0")
-    return {path: (ROOT / path).stat().st_mtime_ns for path in listed if path and (ROOT / path).is_file()}
+    # safe.directory: CI runs the suite as root (sudo .ci/run) in a checkout another user owns.
+    git = ["git", "-c", f"safe.directory={ROOT}", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    listed = subprocess.run(git, cwd=ROOT, capture_output=True, check=False)
+    if listed.returncode:
+        raise pytest.UsageError(f"the tree check lists the repository's files with git: {listed.stderr.decode().strip()}")
+    return {path: (ROOT / path).stat().st_mtime_ns for path in listed.stdout.decode().split("\0") if path and (ROOT / path).is_file()}
 
 
 def pytest_sessionstart(session):
