@@ -72,5 +72,6 @@ def run_script(script: str, workdir: str, env: dict[str, str], stdout: str, stde
         code = 1
     exit_like_a_script(code)
 
+
 if __name__ == "__main__":
     serve()

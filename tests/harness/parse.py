@@ -39,12 +39,12 @@ ALLOWED_SKIP_REASONS = frozenset(
     }
 )
 DEFAULT_TIMEOUT_S = 60
-MARKERS = {  # name: what follows it
-    "continue": "nothing",
-    "output": "nothing",
-    "skip": 'a quoted reason: skip "needs a GPU"',
-    "timeout": "whole seconds: timeout 180",
-    "publishes": 'the file the chain writes, then its copy under docs/: publishes "report.html" "docs/assets/reports/report.html"',
+MARKERS = {  # name: (how many arguments, what they are)
+    "continue": (0, "nothing"),
+    "output": (0, "nothing"),
+    "skip": (1, 'a quoted reason: skip "needs a GPU"'),
+    "timeout": (1, "whole seconds: timeout 180"),
+    "publishes": (2, 'the file the chain writes, then its copy under docs/: publishes "report.html" "docs/assets/reports/report.html"'),
 }
 _COMMENT = re.compile(r"<!--(.*?)-->", re.S)
 _MARKER = re.compile(r"\s*block\b\s*(?P<colon>:?)(?P<body>.*)", re.S)
@@ -272,15 +272,13 @@ def _parse_marker(match: re.Match, where: str) -> _Marker:
     except ValueError:
         name, args = "", []
     if name not in MARKERS:
-        known = "; ".join(f"<!--block: {n}--> takes {what}" for n, what in MARKERS.items())
+        known = "; ".join(f"<!--block: {n}--> takes {what}" for n, (_, what) in MARKERS.items())
         raise PageError(f"{where}: unknown marker <!--block{match['colon']}{match['body']}-->; {known}")
-    expected = {"continue": 0, "output": 0, "skip": 1, "timeout": 1, "publishes": 2}[name]
-    if len(args) != expected or (name == "timeout" and not args[0].isdigit()):
-        raise PageError(f"{where}: <!--block: {name}--> takes {MARKERS[name]}")
+    count, what = MARKERS[name]
+    if len(args) != count or (name == "timeout" and not args[0].isdigit()) or (name == "publishes" and not args[1].startswith("docs/")):
+        raise PageError(f"{where}: <!--block: {name}--> takes {what}")
     if name == "skip" and args[0] not in ALLOWED_SKIP_REASONS:
         raise PageError(f"{where}: skip reason {args[0]!r} is not allowed; use one of: " + "; ".join(sorted(ALLOWED_SKIP_REASONS)))
-    if name == "publishes" and not args[1].startswith("docs/"):
-        raise PageError(f"{where}: <!--block: publishes--> takes {MARKERS[name]}")
     return _Marker(name, args, where)
 
 
@@ -306,10 +304,8 @@ def _attach_output(previous: Block | str | None, token, lines: list[str], marker
     marker = next(m for m in markers if m.name == "output")
     if len(markers) > 1:
         raise PageError(f"{marker.where}: an output fence takes no other marker")
-    if not isinstance(previous, Block):
+    if not isinstance(previous, Block):  # a shown fence, another output, or nothing
         raise PageError(f"{marker.where}: <!--block: output--> must follow a python or bash block (the fence before it is {previous or 'none'})")
-    if previous.output is not None:
-        raise PageError(f"{marker.where}: the block at {previous.where} already has an output")
     if previous.skip_reason:
         raise PageError(f"{marker.where}: the block at {previous.where} is skipped; its output cannot be checked")
     if any(includes.INCLUDE.match(line) for line in token.content.splitlines()):

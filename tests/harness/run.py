@@ -130,16 +130,14 @@ class ForkServer:
 
     def __init__(self, env: dict[str, str]):
         self.log = tempfile.NamedTemporaryFile(prefix="forkserver-", suffix=".log")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # unbuffered: readline() then never reads past an answer
             [sys.executable, "-m", "tests.harness.forkserver"],
-            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
+            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, bufsize=0,
         )
-        self.unread = b""  # answers read from the pipe but not yet returned
 
     def run(self, script: Path, workdir: str, env: dict[str, str], out: Path, err: Path, timeout_s: float) -> tuple[int | None, int]:
         request = {"script": str(script), "workdir": workdir, "env": env, "stdout": str(out), "stderr": str(err)}
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
         pid = self._answer(None)["pid"]  # the preload may still be importing: no timeout on this one
         answer = self._answer(timeout_s)
         if answer is None:
@@ -149,16 +147,12 @@ class ForkServer:
         return answer["exit"], pid
 
     def _answer(self, timeout_s: float | None) -> dict | None:
-        """The server's next answer line, or None if none came within the timeout."""
-        while b"\n" not in self.unread:
-            if not select.select([self.process.stdout], [], [], timeout_s)[0]:
-                return None
-            chunk = os.read(self.process.stdout.fileno(), 4096)
-            if not chunk:
-                self.log.seek(0)
-                raise RuntimeError("the fork server died:\n" + self.log.read().decode(errors="replace")[-3000:])
-            self.unread += chunk
-        line, _, self.unread = self.unread.partition(b"\n")
+        """The server's next answer, or None if none came within the timeout."""
+        if not select.select([self.process.stdout], [], [], timeout_s)[0]:
+            return None
+        if not (line := self.process.stdout.readline()):
+            self.log.seek(0)
+            raise RuntimeError("the fork server died:\n" + self.log.read().decode(errors="replace")[-3000:])
         return json.loads(line)
 
 
