@@ -9,6 +9,7 @@ run (``bash -euo pipefail block.sh``). Whatever a chain leaves running is killed
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -116,13 +117,21 @@ def _run_process(command: list[str], workdir, env, out_path, err_path, timeout_s
 
 
 def _reap(group: int) -> str:
-    """Kill whatever is left in the chain's process group; describe it if anything was."""
-    listing = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(group)], capture_output=True, text=True, check=False).stdout
-    try:
-        os.killpg(group, signal.SIGKILL)
-    except ProcessLookupError:
-        return ""
-    return "\n".join(line for line in listing.strip().splitlines() if not line.strip().startswith(f"{group} "))
+    """Kill whatever is left in the chain's process group, wait until it is gone, and describe it."""
+    left = _living(group)
+    if left:
+        with contextlib.suppress(ProcessLookupError):  # it may have ended meanwhile
+            os.killpg(group, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _living(group) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return "\n".join(left)
+
+
+def _living(group: int) -> list[str]:
+    """``pid command`` of each process of the group that has not ended (zombies have)."""
+    listing = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", str(group)], capture_output=True, text=True, check=False).stdout
+    return [f"{pid} {args}" for pid, stat, args in (line.split(None, 2) for line in listing.splitlines() if line.strip()) if not stat.startswith("Z")]
 
 
 class ForkServer:
