@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.harness.blocks import DOCS, ROOT
+from tests.harness import DOCS, ROOT
 from tests.harness.environment import block_environment
 from tests.harness.hooks import load_hook
 

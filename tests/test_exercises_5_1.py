@@ -16,7 +16,7 @@ import pytest
 from cardfraud import runs
 from cardfraud.exercises import FAIL, NOT_DONE, PASS, lab_5_1, report
 from cardfraud.labels import EVALUATION_DAYS, LABEL_MATURITY_DAYS, decision_windows
-from tests.harness.blocks import SNIPPETS
+from tests.harness import SNIPPETS
 
 LAB = SNIPPETS / "labs" / "lab-5.1.py"
 EXERCISES = {"fingerprint": lab_5_1.FINGERPRINT, "split": lab_5_1.SPLIT, "differences": lab_5_1.DIFFERENCES}

@@ -13,7 +13,7 @@ from cardfraud.costs import REVIEW_COST_EUR, THRESHOLD_GRID
 from cardfraud.decisions import MIN_POSITIVES, PROMOTION_MARGIN, average_precision, compare, paired_interval
 from cardfraud.exercises import FAIL, NOT_DONE, PASS, lab_5_3
 from cardfraud.labels import LABEL_MATURITY_DAYS
-from tests.harness.blocks import SNIPPETS
+from tests.harness import SNIPPETS
 
 LAB = SNIPPETS / "labs" / "lab-5.3.py"
 EXERCISES = {"labels": "training_labels", "threshold": "cost_based_threshold", "promotion": "promotion_decision"}

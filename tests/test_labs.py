@@ -15,13 +15,14 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.harness.blocks import ROOT
+from tests.harness import ROOT
 from tests.harness.environment import block_environment
 from tests.harness.labs import lab_sources, notebook_from_lab, notebook_path, render, shown_outputs, without_outputs
 
 NOTEBOOK_TIMEOUT_S = 900
 
 
+@pytest.mark.writes_outputs
 @pytest.mark.parametrize("lab", lab_sources(), ids=lambda p: p.name)
 def test_notebook_matches_its_lab(lab, update_outputs, private_home, monkeypatch):
     notebook = notebook_path(lab)
@@ -55,7 +56,9 @@ def test_every_notebook_has_a_lab():
 def test_capstone_notebook_shows_what_its_page_shows():
     """The capstone runs once in the suite, as the capstone page's blocks; its published notebook,
     made by `make outputs` from the same source, must show the same outputs under the same code."""
-    from tests.harness.blocks import DOCS, normalise, page_blocks
+    from tests.harness import DOCS
+    from tests.harness.outputs import normalise
+    from tests.harness.parse import page_blocks
 
     notebook = nbformat.read(ROOT / "docs" / "labs" / "capstone.ipynb", as_version=4)
     by_source = {cell.source.strip(): text for (index, text), cell in

@@ -25,7 +25,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.harness.blocks import DOCS, ROOT, page_blocks
+from tests.harness import DOCS, ROOT
+from tests.harness.parse import page_blocks
 from tests.harness.hooks import load_hook
 from tests.harness.labs import lab_sources, notebook_path, shown_outputs, stale_cells
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from tests.harness.blocks import DOCS, SNIPPETS
+from tests.harness import DOCS, SNIPPETS
 
 LABS = SNIPPETS / "labs"
 NOTEBOOKS = DOCS / "labs"
