@@ -148,7 +148,7 @@ from kfp import local
 from mlflow import MlflowClient
 
 from cardfraud.decisions import PROMOTION_MARGIN
-from cardfraud.labels import EVALUATION_DAYS, LABEL_MATURITY_DAYS
+from cardfraud.labels import EVALUATION_DAYS, LABEL_MATURITY_DAYS, label_as_known
 from cardfraud.pipelines import continuous_training, kfp_logs_to
 
 local.init(runner=local.SubprocessRunner(use_venv=False),  # tasks run in this Python: offline, no pip
@@ -167,6 +167,11 @@ def run_pipeline(as_of: pd.Timestamp) -> dict:
           f"{outcome['champion']:.3f}, challenger {outcome['challenger']:.3f}, gain "
           f"{outcome['challenger'] - outcome['champion']:+.3f} [{outcome['low']:+.3f}, {outcome['high']:+.3f}] "
           f"-> {outcome['decision']}")
+    # What the bank did not know that day (is_fraud is the final label, known only in hindsight).
+    judged = transactions[(transactions["event_timestamp"] >= end - pd.Timedelta(days=EVALUATION_DAYS)) & (transactions["event_timestamp"] < end)]
+    newest = transactions[(transactions["event_timestamp"] >= as_of - pd.Timedelta(days=EVALUATION_DAYS)) & (transactions["event_timestamp"] < as_of)]
+    print(f"  in hindsight: the judged week had {judged['is_fraud'].sum()} frauds; the week before {as_of:%d %b} "
+          f"had {newest['is_fraud'].sum()}, of which {label_as_known(newest, as_of).sum()} were known that day")
     return outcome
 
 
@@ -265,7 +270,9 @@ with ExitStack() as servers:
     served = course.replay(stack, feeds, CANARY_DAY, CANARY_DAY + ONE_DAY, window=course.CANARY_WINDOW)
     canary_log = prediction_log.frame().query("event_timestamp >= @CANARY_DAY")
     readout = course.canary_readout(served, stack.router.served, canary_log, {champion: launch.version, challenger: version})
-    print(readout.per_arm.round(4).to_string())
+    p99_ratio = readout.per_arm.loc[challenger, "p99_seconds"] / readout.per_arm.loc[champion, "p99_seconds"]
+    print(readout.per_arm.drop(columns="p99_seconds").round(4).to_string())  # latencies vary from run to run:
+    print(f"challenger's p99 within {course.MAX_P99_RATIO}x the champion's: {p99_ratio <= course.MAX_P99_RATIO}")  # their ratio is the guardrail
     print(f"split p={readout.srm_p:.3f}, more alerts p={readout.alerts_p:.3f}: {readout.decision} ({readout.reason})")
     if readout.decision == "promote":
         course.promote(stack, champion, challenger, TRACKING_URI)
@@ -304,7 +311,7 @@ print(f"reference: {reference['event_timestamp'].min():%d %b}-{reference['event_
 
 # %%
 # --8<-- [start:exercise-caching]
-from cardfraud.exercises.lab_5_6 import PIPELINE_STEPS, Step
+from cardfraud.exercises.lab_5_6 import Step
 
 
 def may_cache(step: Step) -> bool:
