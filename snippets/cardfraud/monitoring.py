@@ -249,7 +249,7 @@ def promtool_test(days: list[dict[str, float]], expected: dict[str, list[dict | 
 
     names = sorted({series for day in days for series in day})
     input_series = [
-        {"series": name, "values": " ".join(f"{_promtool_value(day.get(name))}x{SAMPLES_PER_DAY - 1}" for day in days)}
+        {"series": name, "values": " ".join(_promtool_day(day.get(name)) for day in days)}
         for name in names
     ]
     annotations = _annotations(rules)
@@ -291,10 +291,13 @@ def _render(annotations: dict[str, str], labels: dict[str, str]) -> dict[str, st
     return rendered
 
 
-def _promtool_value(value: float | None) -> str:
-    """A day's value in promtool's series notation; a missing or NaN value is no sample ("_"),
-    which no comparison matches, as a NaN gauge matches none."""
-    return "_" if value is None or np.isnan(value) else repr(float(value))
+def _promtool_day(value: float | None) -> str:
+    """A day of hourly samples in promtool's series notation. A missing or NaN value is no sample,
+    which no comparison matches, as a NaN gauge matches none. Mind the counts: "vxN" is N + 1
+    samples of v, "_xN" is N missing ones."""
+    if value is None or np.isnan(value):
+        return f"_x{SAMPLES_PER_DAY}"
+    return f"{float(value)!r}x{SAMPLES_PER_DAY - 1}"
 
 
 __all__ = [
