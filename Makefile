@@ -37,12 +37,13 @@ lock:
 	  .lock-venv/bin/pip freeze --exclude-editable | sort -f; } > requirements.txt
 	rm -rf .lock-venv
 
-$(INSTALLED): requirements.txt
+$(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
-	# Make the running example importable from any process of this venv (Jupyter, kfp, servers).
-	$(BIN)/python -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'mlops-course-snippets.pth').write_text('$(CURDIR)/snippets\n')"
+	# The pins, and the running example as an editable package (`import cardfraud` in any process of the venv).
+	$(BIN)/pip install --quiet -r requirements.txt -e .
+	# Until 2026-12 the Makefile made cardfraud importable with this file; the package does it now.
+	rm -f $(VENV)/lib/python*/site-packages/mlops-course-snippets.pth
 	touch $@
 
 # axe-core and Lighthouse for the browser tests, mermaid and iframe-worker for `make vendor`.

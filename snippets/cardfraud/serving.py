@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import http.client
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -142,9 +141,6 @@ class ModelServerProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "ModelServerProcess":
-        env = dict(os.environ)
-        package_root = str(Path(__file__).resolve().parents[1])  # so the child can import cardfraud
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         command = [
             sys.executable, "-m", "cardfraud.serving",
             "--model_uri", self.model_uri,
@@ -154,7 +150,7 @@ class ModelServerProcess:
             "--enable_latency_logging", "false",
         ]
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         return self
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
