@@ -302,8 +302,14 @@ def sync(lock_file: Path) -> None:
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", *extra], check=True)
 
 
+def _git(root: Path, *args: str) -> str:
+    # CI runs this as root in a checkout the runner's user owns: say the checkout is safe.
+    command = ["git", "-c", f"safe.directory={root}", *args]
+    return subprocess.run(command, cwd=root, capture_output=True, text=True, check=True).stdout
+
+
 def upgrade(root: Path, report_path: Path, tests: list[str], allow_dirty: bool = False) -> int:
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True).stdout
+    status = _git(root, "status", "--porcelain")
     if status.strip() and not allow_dirty:
         raise SystemExit("pins: the tree has changes; commit or stash them first, so `git diff` shows only the upgrade's")
     old_lock = (root / ALL_LOCK).read_text(encoding="utf-8")
@@ -323,10 +329,11 @@ def upgrade(root: Path, report_path: Path, tests: list[str], allow_dirty: bool =
     else:
         outputs = suite = None
         suite_ok = False
-    numstat = subprocess.run(
-        ["git", "diff", "--numstat", "--", *OUTPUT_PATHS], cwd=root, capture_output=True, text=True, check=True
-    ).stdout
-    diff = subprocess.run(["git", "diff", "-U0", "--", *OUTPUT_PATHS], cwd=root, capture_output=True, text=True, check=True).stdout
+    numstat = _git(root, "diff", "--numstat", "--", *OUTPUT_PATHS)
+    for line in _git(root, "status", "--porcelain", "--untracked-files=all", "--", *OUTPUT_PATHS).splitlines():
+        if line.startswith("?? "):  # a file the new versions made that was not there before
+            numstat += f"new\t-\t{line[3:]}\n"
+    diff = _git(root, "diff", "-U0", "--", *OUTPUT_PATHS)
     text = make_report(
         old_lock,
         new_lock,
