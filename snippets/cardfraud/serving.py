@@ -283,7 +283,7 @@ class ModelServerProcess:
         # the model's trees costs more than the trees (measured: 100 ms -> 24 ms a request).
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         return self
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.harness import ROOT, SNIPPETS
+from tests.harness import ROOT
 
 # Each tool's own switch for usage reporting, plus the cross-tool DO_NOT_TRACK convention.
 TELEMETRY_OFF = {
@@ -36,12 +36,11 @@ VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
 
 
 def block_environment(home: Path) -> dict[str, str]:
-    """A clean environment: PATH with the venv first, cardfraud importable, a private HOME."""
+    """A clean environment: PATH with the venv first (where `pip install -e .` made cardfraud importable), a private HOME."""
     keep = {k: v for k, v in os.environ.items() if k in {"LANG", "LC_ALL", "TZ", "TERM", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}}
     return {
         **keep,
         "PATH": f"{VENV_BIN}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
-        "PYTHONPATH": str(SNIPPETS),
         "HOME": str(home),
         "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
         "MPLBACKEND": "Agg",
