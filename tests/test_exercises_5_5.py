@@ -11,7 +11,7 @@ import pytest
 
 from cardfraud.exercises import FAIL, NOT_DONE, PASS, lab_5_5
 from cardfraud.monitoring import MIN_CONFIRMED_FRAUD, RECALL_SLO
-from tests.harness.blocks import SNIPPETS
+from tests.harness import SNIPPETS
 
 LAB = SNIPPETS / "labs" / "lab-5.5.py"
 GRADERS = {"psi": lab_5_5.grade_psi, "recall": lab_5_5.grade_confirmed_recall, "alert": lab_5_5.grade_recall_alert}

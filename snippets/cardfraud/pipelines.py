@@ -2,16 +2,18 @@
 
 Seven Kubeflow Pipelines components chained into one pipeline: ingest -> validate ->
 featurize -> train -> evaluate -> gate -> register. Every step that judges a model uses the
-labels as the bank knew them on ``as_of`` (``cardfraud.labels``): training on the payments
-matured by then, evaluation on the newest matured week, champion and challenger on the same
-rows with a paired bootstrap interval (``cardfraud.decisions``). A winner is registered as
+labels as the bank knew them on ``as_of`` (``cardfraud.labels``): ingest keeps the payments
+recorded before ``as_of`` with the chargebacks that had arrived by then, train fits on the
+payments matured by then, evaluate scores champion and challenger on the newest matured week
+(the same rows) with a paired bootstrap interval of the gain (``cardfraud.decisions``), and
+the gate promotes only when the whole interval clears the margin. A winner is registered as
 ``@challenger``; module 5.4's canary decides whether it becomes ``@champion``.
 
     >>> from kfp import local
     >>> from cardfraud.pipelines import continuous_training
     >>> local.init(runner=local.SubprocessRunner(use_venv=False))
-    >>> continuous_training(warehouse="payments.parquet", as_of="2026-03-30").outputs["decision"]
-    'promote'
+    >>> run = continuous_training(warehouse="warehouse.parquet", as_of="2026-03-25")
+    >>> run.outputs["decision"]      # "promote", "keep" or "wait" (for more labels)
 
     $ python -m cardfraud.pipelines compile fraud_pipeline.yaml    # IR YAML for a cluster
 
@@ -30,12 +32,16 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
+from cardfraud.decisions import PROMOTION_MARGIN
+
 # On a cluster every task runs in this image: the repository's requirements.txt
 # (kfp included) and the cardfraud package installed. The course does not
 # publish it; build your own from the repository and push it to your registry.
 IMAGE = "registry.example.com/ml/cardfraud-python:1.0"
 CHAMPION_ALIAS = "champion"
 CHALLENGER_ALIAS = "challenger"
+
+
 @contextlib.contextmanager
 def kfp_logs_to(path: str = "kfp_local.log"):
     """Send kfp.local's task logs to ``path`` instead of the screen.
@@ -55,15 +61,21 @@ def kfp_logs_to(path: str = "kfp_local.log"):
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def ingest(warehouse: str, as_of: str, transactions: Output[Dataset]) -> int:
-    """The payments the bank had recorded before ``as_of``, from its warehouse (a Parquet file here)."""
+    """The bank's warehouse as it stood on ``as_of``: the payments recorded before that day, and
+    only the chargebacks that had reached the bank by then (a Parquet file here)."""
     import pandas as pd
 
     from cardfraud.labels import as_timestamp
+    from cardfraud.generate import labels_known
 
     frame = pd.read_parquet(warehouse)
     frame = frame[frame["event_timestamp"] < as_timestamp(as_of)]
+    # A label that arrived after as_of was not in the warehouse that day: no later step can read it.
+    known = labels_known(frame, as_of)
+    frame = frame.assign(is_fraud=(frame["is_fraud"] == 1) & known, label_available_at=frame["label_available_at"].where(known))
+    frame = frame.astype({"is_fraud": "int8"})
     frame.to_parquet(transactions.path, index=False)
-    transactions.metadata.update({"rows": len(frame), "as_of": as_of})
+    transactions.metadata.update({"rows": len(frame), "as_of": as_of, "known_frauds": int(frame["is_fraud"].sum())})
     return len(frame)
 
 
@@ -96,6 +108,8 @@ def featurize(validated: Input[Dataset], features: Output[Dataset]):
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def train(features: Input[Dataset], as_of: str, seed: int, model: Output[Model]):
     """Fit the challenger on the payments matured by ``as_of``, with the labels known then."""
+    import hashlib
+
     import joblib
     import pandas as pd
     from threadpoolctl import threadpool_limits
@@ -109,7 +123,12 @@ def train(features: Input[Dataset], as_of: str, seed: int, model: Output[Model])
     with threadpool_limits(limits=1):
         fitted = fit(train_rows, seed=seed, **TUNED_PARAMS)
     joblib.dump(fitted, model.path)  # an artifact between two tasks of this run, never served
-    model.metadata.update({"framework": "scikit-learn", "train_rows": len(train_rows), "as_of": as_of})
+    # What this model is a function of: its rows (hashed as cardfraud.tracking.data_fingerprint
+    # does), its parameters and its seed. register looks it up, so a rerun adds no version.
+    rows_hash = pd.util.hash_pandas_object(train_rows, index=False).to_numpy().tobytes()
+    training_key = hashlib.sha256(rows_hash + repr((sorted(TUNED_PARAMS.items()), seed)).encode()).hexdigest()[:16]
+    model.metadata.update({"framework": "scikit-learn", "train_rows": len(train_rows), "as_of": as_of,
+                           "seed": seed, "training_key": training_key})
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -169,38 +188,43 @@ def gate(low: float, high: float, positives: int, champion_version: str, margin:
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def register(
+    features: Input[Dataset],
     model: Input[Model],
     challenger: float,
     champion_version: str,
     tracking_uri: str,
     model_name: str,
 ) -> str:
-    """Log the challenger to MLflow, register it and alias it @challenger; returns the new version.
+    """Register the challenger the way module 5.3 registers a champion (signature, input example,
+    decision threshold) and alias it @challenger; returns its version. ``@champion`` stays where
+    it is: the canary (module 5.4) moves it, or does not. With no champion yet, the first model
+    becomes ``@champion``.
 
-    ``@champion`` stays where it is: the canary (module 5.4) moves it, or does not."""
+    Idempotent: a version already registered for the same training key (rows, parameters, seed)
+    is reused, so a retry or a rerun of the same ``as_of`` adds no version."""
     import joblib
+    import pandas as pd
 
-    from cardfraud.tracking import SKOPS_TRUSTED_TYPES, model_requirements, use_local_tracking
+    from cardfraud.course import TUNED_PARAMS
+    from cardfraud.labels import decision_windows
+    from cardfraud.tracking import log_and_register, use_local_tracking
 
     use_local_tracking(tracking_uri)
     import mlflow
 
-    with mlflow.start_run(run_name="challenger") as run:
-        mlflow.log_metric("pr_auc", challenger)
-        mlflow.log_params({k: v for k, v in model.metadata.items() if k != "framework"})
-        info = mlflow.sklearn.log_model(
-            joblib.load(model.path),
-            name="model",
-            pip_requirements=model_requirements(),
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
-            registered_model_name=model_name,
-        )
     client = mlflow.MlflowClient()
-    version = str(info.registered_model_version)
-    # Remember who held the alias before: rolling back is moving it back there.
+    key = model.metadata["training_key"]
+    found = client.search_model_versions(f"name = '{model_name}' and tags.training_key = '{key}'")
+    if found:
+        version = str(found[0].version)
+    else:
+        train_rows, _ = decision_windows(pd.read_parquet(features.path), model.metadata["as_of"])
+        params = {**TUNED_PARAMS, "trained_on": model.metadata["as_of"], "seed": model.metadata["seed"]}
+        version = log_and_register(joblib.load(model.path), train_rows, {"pr_auc": challenger}, params,
+                                   model_name, alias=None, run_name="challenger")
+        client.set_model_version_tag(model_name, version, "training_key", key)
+    # Remember who held @champion: rolling back is moving it back there.
     client.set_model_version_tag(model_name, version, "previous_champion", champion_version or "none")
-    client.set_model_version_tag(model_name, version, "pr_auc", str(challenger))
-    client.set_model_version_tag(model_name, version, "run_id", run.info.run_id)
     client.set_registered_model_alias(model_name, "challenger" if champion_version else "champion", version)
     return version
 
@@ -210,7 +234,7 @@ def register(
 def continuous_training(
     warehouse: str,
     as_of: str,
-    margin: float = 0.02,
+    margin: float = PROMOTION_MARGIN,  # 0.02 of PR-AUC: module 5.3 says why
     tracking_uri: str = "sqlite:///mlflow.db",
     model_name: str = "fraud-detector",
     seed: int = 0,
@@ -227,14 +251,16 @@ def continuous_training(
         features=feats.outputs["features"], model=challenger.outputs["model"],
         as_of=as_of, tracking_uri=tracking_uri, model_name=model_name,
     ).set_caching_options(enable_caching=False)
+    # A pure function of its inputs (the interval, the margin): safe to cache.
     decision = gate(
         low=scores.outputs["low"], high=scores.outputs["high"], positives=scores.outputs["positives"],
         champion_version=scores.outputs["champion_version"], margin=margin,
-    ).set_caching_options(enable_caching=False)
+    )
     with dsl.If(decision.output == "promote", name="challenger-wins"):
+        # Writes to the registry: a cached register would skip the write and report a version.
         register(
-            model=challenger.outputs["model"], challenger=scores.outputs["challenger"],
-            champion_version=scores.outputs["champion_version"],
+            features=feats.outputs["features"], model=challenger.outputs["model"],
+            challenger=scores.outputs["challenger"], champion_version=scores.outputs["champion_version"],
             tracking_uri=tracking_uri, model_name=model_name,
         ).set_caching_options(enable_caching=False)
     Outcome = NamedTuple("Outcome", decision=str, champion=float, challenger=float, low=float, high=float, positives=int)
@@ -244,33 +270,26 @@ def continuous_training(
 
 
 # --8<-- [start:submit]
-def submit(package: str, host: str, experiment: str = "fraud-detector", schedule: str = "") -> str:
-    """Send a compiled pipeline to a Kubeflow Pipelines cluster: one run now, or a recurring run."""
+def submit(package: str, host: str, warehouse: str, as_of: str, experiment: str = "fraud-detector") -> str:
+    """Send a compiled pipeline to a Kubeflow Pipelines cluster: one run on the labels known on ``as_of``."""
     import kfp
 
     client = kfp.Client(host=host)
-    arguments = {"tracking_uri": os.environ.get("MLFLOW_TRACKING_URI", "http://mlflow.mlflow:5000")}
-    if schedule:  # e.g. "0 0 3 * * MON": six fields, seconds first
-        job = client.create_recurring_run(
-            experiment_id=client.create_experiment(experiment).experiment_id,
-            job_name="fraud-weekly-retrain",
-            cron_expression=schedule,
-            pipeline_package_path=package,
-            params=arguments,
-            max_concurrency=1,
-            no_catchup=True,
-        )
-        return job.recurring_run_id
-    run = client.create_run_from_pipeline_package(
-        package, arguments=arguments, experiment_name=experiment, enable_caching=True
-    )
+    arguments = {
+        "warehouse": warehouse,  # e.g. s3://bank-warehouse/payments.parquet
+        "as_of": as_of,  # the decision day: every label the run uses had arrived by then
+        "tracking_uri": os.environ.get("MLFLOW_TRACKING_URI", "http://mlflow.mlflow:5000"),
+    }
+    # No enable_caching here: set at submission, it overrides every top-level task's compiled
+    # setting, and evaluate would reuse a score against last week's champion.
+    run = client.create_run_from_pipeline_package(package, arguments=arguments, experiment_name=experiment)
     return run.run_id
 # --8<-- [end:submit]
 
 
 if __name__ == "__main__":
     # python -m cardfraud.pipelines compile fraud_pipeline.yaml
-    # python -m cardfraud.pipelines submit fraud_pipeline.yaml   (KFP_ENDPOINT set)
+    # python -m cardfraud.pipelines submit fraud_pipeline.yaml   (KFP_ENDPOINT, WAREHOUSE_URI set; AS_OF: today)
     command, package = sys.argv[1], sys.argv[2]
     if command == "compile":
         from kfp import compiler
@@ -278,6 +297,9 @@ if __name__ == "__main__":
         compiler.Compiler().compile(continuous_training, package_path=package)
         print(f"compiled {continuous_training.name} to {package}")
     elif command == "submit":
-        print(f"submitted: {submit(package, host=os.environ['KFP_ENDPOINT'], schedule=os.environ.get('KFP_SCHEDULE', ''))}")
+        import datetime
+
+        as_of = os.environ.get("AS_OF") or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+        print(f"submitted: {submit(package, host=os.environ['KFP_ENDPOINT'], warehouse=os.environ['WAREHOUSE_URI'], as_of=as_of)}")
     else:
         raise SystemExit(f"unknown command {command!r}: use compile or submit")
