@@ -194,9 +194,6 @@ def daily_signals(log: pd.DataFrame, feed: pd.DataFrame, reference: pd.DataFrame
 # The daily batch writes merchant_risk at midnight, so its newest value is at most a day old; the
 # rule CardfraudFeatureStale in alerts.yml fires when it is more than two days old (a run over a
 # day late). Feast's online store serves whatever it holds, however old: nothing else would tell.
-DAILY_BATCH_SECONDS = 24 * 60 * 60
-
-
 def feature_age_seconds(store, view: str, feature: str, entity_rows: list[dict], now) -> float:
     """Seconds from the newest value of ``view`` in the online store to ``now``.
 
@@ -299,8 +296,7 @@ def promtool_test(days: list[dict[str, float]], expected: dict[str, list[dict | 
 
     ``days`` holds one scrape per day (``MetricsExporter.scrape``); within a day each series keeps
     its value, sampled and evaluated every hour, so ``for:`` durations of hours mean what they say.
-    ``expected[alert][k]`` is the labels the alert fires with at the end of day k, or None; its
-    annotations are rendered from those labels (see ``_render``).
+    ``expected[alert][k]`` is the labels the alert fires with at the end of day k, or None.
     Returns (passed, promtool's output).
     """
     import subprocess
@@ -309,12 +305,12 @@ def promtool_test(days: list[dict[str, float]], expected: dict[str, list[dict | 
 
     names = sorted({series for day in days for series in day})
     input_series = [
-        {"series": name, "values": " ".join(_promtool_day(day.get(name), SAMPLES_PER_DAY) for day in days)}
+        {"series": name, "values": " ".join(_promtool_day(day.get(name)) for day in days)}
         for name in names
     ]
     annotations = _annotations(rules)
-    tests = [  # at the day's last sample
-        {"eval_time": f"{(k + 1) * SAMPLES_PER_DAY - 1}h", "alertname": alert,
+    tests = [
+        {"eval_time": f"{(k + 1) * SAMPLES_PER_DAY - 2}h", "alertname": alert,
          "exp_alerts": [] if labels is None else [{"exp_labels": labels, "exp_annotations": _render(annotations[alert], labels)}]}
         for alert, by_day in expected.items()
         for k, labels in enumerate(by_day)
@@ -351,13 +347,13 @@ def _render(annotations: dict[str, str], labels: dict[str, str]) -> dict[str, st
     return rendered
 
 
-def _promtool_day(value: float | None, samples: int) -> str:
-    """A day of one value in promtool's series notation: "vxN" is N + 1 samples of v. A missing
-    or NaN value is no sample ("_"), which no comparison matches, as a NaN gauge matches none;
-    "_xN" is N samples, so a missing day is "_x24", not "_x23" (which would shift every later day)."""
+def _promtool_day(value: float | None) -> str:
+    """A day of hourly samples in promtool's series notation. A missing or NaN value is no sample,
+    which no comparison matches, as a NaN gauge matches none. Mind the counts: "vxN" is N + 1
+    samples of v, "_xN" is N missing ones."""
     if value is None or np.isnan(value):
-        return f"_x{samples}"
-    return f"{float(value)!r}x{samples - 1}"
+        return f"_x{SAMPLES_PER_DAY}"
+    return f"{float(value)!r}x{SAMPLES_PER_DAY - 1}"
 
 
 __all__ = [
