@@ -1,16 +1,22 @@
-"""Monitoring the fraud model: the month it is watched over, PSI, and CBPE.
+"""Monitoring the fraud model: drift, labels as they arrive, Prometheus and its alert rules.
 
-Module 5.5 builds its examples and lab on these helpers; module 5.6 can reuse
-``monitored_month`` and ``psi`` to turn a drift signal into a retraining trigger.
+Module 5.5 builds its page and its lab on these helpers, in two parts.
 
-The timeline: the running example's month starts on Monday 2026-01-05. Week 1
-trains the model, week 2 is its reference (held out, labels complete), and any
-drift is injected from week 3 (2026-01-19).
+- A month to experiment on (the page's concept sections): ``monitored_month`` is four weeks of the
+  running example from Monday 2026-01-05, with any drift injected from week 3 (2026-01-19); a
+  lighter model is trained on week 1 and week 2 is its reference. The month is studied after the
+  fact, on ``STUDY_DATE``, with the labels known that day.
+- The served model (the lab and the capstone): the champion's prediction log joined with the
+  chargebacks as they arrive (``chargebacks``, ``confirmed_recall``, ``daily_signals``), the
+  feature store's freshness (``feature_age_seconds``), the signals as Prometheus gauges
+  (``MetricsExporter``) and the alert rules of ``alerts.yml`` evaluated by ``promtool``
+  (``promtool_test``).
 """
 
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +27,7 @@ from sklearn.metrics import precision_score, recall_score, roc_auc_score
 from cardfraud.costs import DECISION_THRESHOLD
 from cardfraud.features import FEATURE_COLUMNS, build_features
 from cardfraud.generate import generate
+from cardfraud.labels import as_timestamp, with_labels_as_known
 from cardfraud.model import score, train
 
 MONTH_START = "2026-01-05"
@@ -29,6 +36,9 @@ WEEKS = 4
 # A lighter version of the course model: 60 boosting rounds instead of 200 keep
 # every block of module 5.5 within seconds; monitoring works the same for any model.
 MONITORED_MODEL_PARAMS = {"max_iter": 60}
+# The day the month is studied: its last payment is more than LABEL_MATURITY_DAYS old, so every
+# week has matured, and every label the study uses is the one known that day.
+STUDY_DATE = "2026-02-16"
 # The Prometheus alert rules of module 5.5, as shipped in the course repository.
 ALERT_RULES = Path(__file__).resolve().parents[1] / "module-5.5" / "alerts.yml"
 
@@ -46,8 +56,8 @@ def monitored_month(drifts=(), seed: int = 42) -> pd.DataFrame:
 
 
 def train_monitored_model(month: pd.DataFrame):
-    """The model under watch: trained on week 1 only."""
-    return train(month[month["week"] == 1], **MONITORED_MODEL_PARAMS)
+    """The model under watch: trained on week 1 only, with the labels known on ``STUDY_DATE``."""
+    return train(with_labels_as_known(month[month["week"] == 1], STUDY_DATE), **MONITORED_MODEL_PARAMS)
 
 
 # --8<-- [start:psi]
@@ -180,6 +190,47 @@ def daily_signals(log: pd.DataFrame, feed: pd.DataFrame, reference: pd.DataFrame
 # --8<-- [end:served]
 
 
+# --8<-- [start:freshness]
+# The daily batch writes merchant_risk at midnight, so its newest value is at most a day old; the
+# rule CardfraudFeatureStale in alerts.yml fires when it is more than two days old (a run over a
+# day late). Feast's online store serves whatever it holds, however old: nothing else would tell.
+def feature_age_seconds(store, view: str, feature: str, entity_rows: list[dict], now) -> float:
+    """Seconds from the newest value of ``view`` in the online store to ``now``.
+
+    A value's time is the event time it was computed for (the daily batch's midnight); keys the
+    store has never seen are left out. Infinite when none of ``entity_rows`` has a value.
+    """
+    with _feast_sqlite_timestamps():
+        found = store.get_online_features(features=[f"{view}:{feature}"], entity_rows=entity_rows)
+    stamps = [seconds for seconds in found.to_dict(include_event_timestamps=True)[f"{feature}__ts"] if seconds > 0]
+    return as_timestamp(now).timestamp() - max(stamps) if stamps else float("inf")
+# --8<-- [end:freshness]
+
+
+@contextmanager
+def _feast_sqlite_timestamps():
+    """Read SQLite "timestamp" columns as UTC epoch seconds while Feast reads its online store.
+
+    Feast's SQLite online store keeps event times as epoch seconds and registers a converter that
+    turns them into naive *local* times, later taken as UTC: off by the machine's UTC offset. And
+    the converter registry is process-wide, last registration wins: IPython's history module
+    registers one that reads ISO text, and once MLflow has imported IPython (it does while logging
+    a model), Feast's online reads in that process raise "Invalid isoformat string". So the read
+    runs with a UTC converter, and the previous one is put back after it."""
+    import sqlite3
+    from datetime import datetime, timezone
+
+    previous = sqlite3.converters.get("TIMESTAMP")
+    sqlite3.register_converter("timestamp", lambda value: datetime.fromtimestamp(int(value), tz=timezone.utc))
+    try:
+        yield
+    finally:
+        if previous is None:
+            sqlite3.converters.pop("TIMESTAMP", None)
+        else:
+            sqlite3.register_converter("timestamp", previous)
+
+
 class MetricsExporter:
     """The daily signals as Prometheus gauges, served on 127.0.0.1 and scraped back, as Prometheus would."""
 
@@ -195,6 +246,9 @@ class MetricsExporter:
             "score_psi": gauge("cardfraud_score_psi", "PSI of the day's scores against the reference window"),
         }
         self.feature_psi = gauge("cardfraud_feature_psi", "PSI of an input against the reference window", "feature")
+        # Freshness belongs to the feature store, not to one model: labelled by feature view only.
+        self.feature_age = Gauge("cardfraud_feature_age_seconds", "Seconds since the newest value of a feature view was computed",
+                                 ["view"], registry=self.registry)
 
     def __enter__(self) -> "MetricsExporter":
         from prometheus_client import start_http_server
@@ -214,6 +268,8 @@ class MetricsExporter:
             gauge.labels(self.model).set(signals[name])
         for feature, value in signals["feature_psi"].items():
             self.feature_psi.labels(self.model, feature).set(value)
+        for view, seconds in signals.get("feature_age_seconds", {}).items():
+            self.feature_age.labels(view).set(seconds)
 
     def scrape(self) -> dict[str, float]:
         """GET /metrics and parse it: {'name{label="value",...}': value} for every cardfraud sample."""
@@ -304,7 +360,13 @@ __all__ = [
     "chargebacks",
     "confirmed_recall",
     "daily_signals",
+    "feature_age_seconds",
+    "promtool_test",
+    "MetricsExporter",
     "ALERT_RULES",
+    "MIN_CONFIRMED_FRAUD",
+    "RECALL_SLO",
+    "STUDY_DATE",
     "CBPE",
     "DRIFT_START",
     "MONITORED_MODEL_PARAMS",
