@@ -19,7 +19,7 @@ import markdown
 from mkdocs.exceptions import PluginError
 from mkdocs.utils.meta import get_data
 
-PROSE_WORDS_PER_MINUTE = 200  # silent reading of non-fiction averages 238 (Brysbaert, 2019); technical text is slower
+PROSE_WORDS_PER_MINUTE = 200  # silent reading of English non-fiction averages 238 (Brysbaert, 2019); technical text is slower
 CODE_LINES_PER_MINUTE = 20  # code is read slower than prose, shown output skimmed faster
 MINUTES_PER_EXERCISE = 8
 ROUND_TO_MINUTES = 5
