@@ -226,7 +226,8 @@ def checked_payments(payload) -> list[dict]:
         missing = [f for f in PAYMENT_FIELDS if f not in payment]
         unknown = sorted(set(payment) - set(PAYMENT_FIELDS))
         if missing or unknown:
-            raise kserve.errors.InvalidInput(f"instances[{i}]: missing fields {missing}, unknown fields {unknown}")
+            problem = "; ".join([f"unknown fields {unknown}"] * bool(unknown) + [f"missing fields {missing}"] * bool(missing))
+            raise kserve.errors.InvalidInput(f"instances[{i}]: {problem}")
         for name, kind in PAYMENT_FIELDS.items():
             if isinstance(payment[name], bool) or not isinstance(payment[name], kind):
                 expected = "a string" if kind is str else "a whole number" if kind is int else "a number"
