@@ -8,7 +8,7 @@ PAGE ?=
 # 0.6 s off each build; why in tests/harness/environment.py (FAST_BUILD), which sets it for the tests.
 export NBCONVERT_DISABLE_CONFIG_EXPORTERS := 1
 
-.PHONY: serve test build bench outputs lock vendor clean
+.PHONY: serve test build bench outputs lock vendor clean capstone
 
 # --dirty: after an edit, rebuild only the changed page (a full build takes ~4 s).
 serve: $(INSTALLED)
@@ -26,6 +26,11 @@ bench: $(INSTALLED)
 # Rewrite shown outputs and lab notebooks from a real run: `make outputs PAGE=module-5.2`.
 outputs: $(INSTALLED)
 	$(BIN)/pytest tests/test_codeblocks.py tests/test_labs.py --update-outputs $(if $(PAGE),-k "$(PAGE)")
+
+# The whole loop of the course on this machine (docs/capstone.md), in a temporary folder: prints
+# its timeline and PASS, or fails.
+capstone: $(INSTALLED)
+	cd "$$(mktemp -d)" && $(CURDIR)/$(BIN)/python $(CURDIR)/snippets/labs/capstone.py | tee capstone.out && grep -qx PASS capstone.out
 
 # Re-pin everything from requirements.in in a throwaway venv.
 lock:

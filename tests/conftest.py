@@ -7,11 +7,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
 import tempfile
+import threading
 from collections import defaultdict
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -64,6 +67,22 @@ def built_site(private_home):
             located = [_locate_warning(line) for line in problems]
             pytest.fail("mkdocs build --strict failed:\n" + "\n".join(located or result.stderr.splitlines()[-30:]), pytrace=False)
         yield Path(out)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def served_site(built_site):
+    """The built site over HTTP on 127.0.0.1: its base URL, ending in a slash."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(built_site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
 
 
 _DOC_LINK_WARNING = re.compile(r"Doc file '(?P<doc>[^']+)' contains (?:a link|an absolute link|a link to an unrecognized) ?'?(?P<target>[^',]*)")

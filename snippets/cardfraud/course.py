@@ -253,7 +253,9 @@ CANARY_SHARE = 0.1  # the challenger's share of requests on the canary day
 CANARY_WINDOW = "10min"
 SRM_ALPHA = 0.001  # below this p-value the split is broken: read no metric
 GUARDRAIL_ALPHA = 0.05  # roll back when the challenger raises significantly more alerts
-MAX_P99_RATIO = 1.5  # roll back when the challenger's slowest requests are 50% slower
+# Roll back when the challenger's slowest requests miss the gateway's timeout. An absolute budget,
+# not a ratio to the champion's: on a busy laptop a ratio of two small samples flips with the load.
+MAX_P99_SECONDS = 2.0
 
 
 @dataclass
@@ -294,8 +296,8 @@ def canary_readout(served: pd.DataFrame, routed: list[tuple[str, str, int]], log
         decision, reason = "hold", f"sample ratio mismatch (p={srm_p:.4f}): find the cause before reading any metric"
     elif per_arm.loc[challenger, "errors"] > per_arm.loc[champion, "errors"]:
         decision, reason = "rollback", "the challenger failed requests the champion answers"
-    elif per_arm.loc[challenger, "p99_seconds"] > MAX_P99_RATIO * per_arm.loc[champion, "p99_seconds"]:
-        decision, reason = "rollback", "the challenger's p99 latency is over 1.5x the champion's"
+    elif per_arm.loc[challenger, "p99_seconds"] > MAX_P99_SECONDS:
+        decision, reason = "rollback", f"the challenger's p99 latency is over the {MAX_P99_SECONDS:.0f} s budget"
     elif alerts_p < GUARDRAIL_ALPHA:
         decision, reason = "rollback", f"significantly more alerts than the champion (p={alerts_p:.3f})"
     else:

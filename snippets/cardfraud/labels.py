@@ -17,8 +17,8 @@ import pandas as pd
 
 from cardfraud.generate import labels_known
 
-# 94% of chargebacks arrive within 14 days (98.8% within 21): measured on the running example
-# by module 5.3's label-delay block. Older payments are "matured": their labels are trusted.
+# About 92% of chargebacks arrive within 14 days and 98% within 21 (the running example's delay is
+# log-normal with a median of six days; module 5.1 measures it). Older payments are "matured".
 LABEL_MATURITY_DAYS = 14
 # The newest matured week is the evaluation window of every model comparison.
 EVALUATION_DAYS = 7

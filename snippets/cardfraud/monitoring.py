@@ -10,6 +10,7 @@ drift is injected from week 3 (2026-01-19).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -157,9 +158,16 @@ def confirmed_recall(log: pd.DataFrame, feed: pd.DataFrame, as_of: pd.Timestamp,
     return (float(known["flagged"].mean()) if len(known) else float("nan")), len(known)
 
 
-def daily_signals(log: pd.DataFrame, feed: pd.DataFrame, reference: pd.DataFrame, day: pd.Timestamp) -> dict:
+def daily_signals(log: pd.DataFrame, feed: pd.DataFrame, reference: pd.DataFrame, day: pd.Timestamp,
+                  model_version: str | None = None) -> dict:
     """What the monitor exports at midnight after ``day``: recall on confirmed fraud, the day's
-    alert rate, and PSI of the score and of each input against the ``reference`` window."""
+    alert rate, and PSI of the score and of each input against the ``reference`` window.
+
+    With ``model_version``, only that model's predictions count: after a promotion the recall
+    starts again from the new model's own confirmed frauds.
+    """
+    if model_version is not None:
+        log = log[log["model_version"] == model_version]
     today = log[(log["event_timestamp"] >= day) & (log["event_timestamp"] < day + pd.Timedelta(days=1))]
     recall, confirmed = confirmed_recall(log, feed, day + pd.Timedelta(days=1))
     return {
@@ -231,7 +239,7 @@ def promtool_test(days: list[dict[str, float]], expected: dict[str, list[dict | 
     """Check, with ``promtool test rules``, which alerts the rules fire at the end of each day.
 
     ``days`` holds one scrape per day (``MetricsExporter.scrape``); within a day each series keeps
-    its value, sampled every minute, so the rules' ``for:`` durations mean what they say.
+    its value, sampled and evaluated every hour, so ``for:`` durations of hours mean what they say.
     ``expected[alert][k]`` is the labels the alert fires with at the end of day k, or None.
     Returns (passed, promtool's output).
     """
@@ -241,23 +249,46 @@ def promtool_test(days: list[dict[str, float]], expected: dict[str, list[dict | 
 
     names = sorted({series for day in days for series in day})
     input_series = [
-        {"series": name, "values": " ".join(f"{_promtool_value(day.get(name))}x{MINUTES_PER_DAY - 1}" for day in days)}
+        {"series": name, "values": " ".join(f"{_promtool_value(day.get(name))}x{SAMPLES_PER_DAY - 1}" for day in days)}
         for name in names
     ]
+    annotations = _annotations(rules)
     tests = [
-        {"eval_time": f"{(k + 1) * MINUTES_PER_DAY - 1}m", "alertname": alert,
-         "exp_alerts": [] if labels is None else [{"exp_labels": labels}]}
+        {"eval_time": f"{(k + 1) * SAMPLES_PER_DAY - 2}h", "alertname": alert,
+         "exp_alerts": [] if labels is None else [{"exp_labels": labels, "exp_annotations": _render(annotations[alert], labels)}]}
         for alert, by_day in expected.items()
         for k, labels in enumerate(by_day)
     ]
-    document = {"rule_files": [str(Path(rules).resolve())], "evaluation_interval": "1m",
-                "tests": [{"interval": "1m", "input_series": input_series, "alert_rule_test": tests}]}
+    document = {"rule_files": [str(Path(rules).resolve())], "evaluation_interval": "1h",
+                "tests": [{"interval": "1h", "input_series": input_series, "alert_rule_test": tests}]}
     Path(path).write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     result = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, check=False)
     return result.returncode == 0, (result.stdout + result.stderr).strip()
 
 
-MINUTES_PER_DAY = 24 * 60
+# Hourly samples and evaluations: a day's signals change once a day, and promtool evaluates every
+# rule at every step (per minute, seven weeks took minutes). Evaluations land on the samples, so
+# Prometheus' 5-minute lookback always finds one.
+SAMPLES_PER_DAY = 24
+
+
+def _annotations(rules: Path) -> dict[str, dict[str, str]]:
+    import yaml
+
+    groups = yaml.safe_load(Path(rules).read_text(encoding="utf-8"))["groups"]
+    return {rule["alert"]: rule.get("annotations", {}) for group in groups for rule in group["rules"] if "alert" in rule}
+
+
+_LABEL_TEMPLATE = re.compile(r"\{\{\s*\$labels\.(\w+)\s*\}\}")
+
+
+def _render(annotations: dict[str, str], labels: dict[str, str]) -> dict[str, str]:
+    """The alert's annotations as Prometheus renders them, for templates that use only ``$labels``."""
+    rendered = {key: _LABEL_TEMPLATE.sub(lambda m: labels[m[1]], text) for key, text in annotations.items()}
+    for key, text in rendered.items():
+        if "{{" in text:
+            raise ValueError(f"promtool_test renders only {{{{ $labels.x }}}} in annotations; {key} is {text!r}")
+    return rendered
 
 
 def _promtool_value(value: float | None) -> str:

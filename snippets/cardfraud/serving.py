@@ -604,8 +604,9 @@ def main() -> None:
     parser.add_argument("--tracking_uri", default="sqlite:///mlflow.db")
     parser.add_argument("--feature_repo", help="a transformer: the Feast repository to read features from")
     parser.add_argument("--prediction_log", default="predictions.jsonl")
+    parser.add_argument("--bind", default=HOST, help="the address to listen on: 0.0.0.0 in a pod")
     args, _ = parser.parse_known_args()
-    _bind_loopback(HOST)
+    _bind_loopback(args.bind)
     if args.feature_repo:
         model = FeatureTransformer(args.model_name, args.feature_repo, args.prediction_log)
     else:

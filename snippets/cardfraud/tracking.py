@@ -20,6 +20,8 @@ from typing import Iterator
 # Read by MLflow when it decides whether to send usage events; set before the import.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+# A run against a tracking server prints "View run ... at: http://..." with its port and run id.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402

@@ -75,7 +75,7 @@ timeline, scrapes, pipeline_runs = [], [], []
 champion, challenger, last_run = f"v{launch.version}", None, None
 for day in pd.date_range(course.LAUNCH_DAY, END, freq="D", inclusive="left", tz="UTC"):
     served = course.replay(stack, feeds, day, day + ONE_DAY, window=course.CANARY_WINDOW if challenger else course.REQUEST_WINDOW)
-    events = []
+    serving, events = champion, []
     if challenger:  # the canary day is over: read the guardrails, then promote or roll back
         readout = course.canary_readout(served, stack.router.served, log.frame().query("event_timestamp >= @day"),
                                         {champion: champion[1:], challenger: challenger[1:]})
@@ -86,7 +86,7 @@ for day in pd.date_range(course.LAUNCH_DAY, END, freq="D", inclusive="left", tz=
         else:
             course.roll_back(stack, champion, challenger, tracking_uri)
         challenger = None
-    signals = daily_signals(log.frame(), chargeback_feed, reference, day)
+    signals = daily_signals(log.frame(), chargeback_feed, reference, day, model_version=champion[1:])
     exporter.publish(signals)
     scrapes.append(exporter.scrape())
     alert = signals["confirmed_fraud_recall"] < RECALL_SLO and signals["confirmed_fraud"] >= MIN_CONFIRMED_FRAUD
@@ -98,7 +98,7 @@ for day in pd.date_range(course.LAUNCH_DAY, END, freq="D", inclusive="left", tz=
         if outcome["decision"] == "promote":
             challenger = course.start_canary(stack, servers, outcome["version"], tracking_uri)
             events.append(f"canary {challenger} takes {course.CANARY_SHARE:.0%} of tomorrow's requests")
-    timeline.append({"day": day.date(), "model": champion, "requests": len(served), "failed": int((served["status"] != 200).sum()),
+    timeline.append({"day": day.date(), "model": serving, "requests": len(served), "failed": int((served["status"] != 200).sum()),
                      "recall": signals["confirmed_fraud_recall"], "confirmed": signals["confirmed_fraud"],
                      "alert": alert, "events": "; ".join(events)})
 timeline = pd.DataFrame(timeline)

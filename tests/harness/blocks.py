@@ -34,6 +34,7 @@ ALLOWED_SKIP_REASONS = frozenset(
         "needs a GPU",
         "needs a Docker engine",
         "starts a long-running server",
+        "run by the reader test",  # tests/test_reader.py runs the Get started page's commands
     }
 )
 DEFAULT_TIMEOUT_S = 60
@@ -73,6 +74,7 @@ class Block:
     timeout_s: int | None = None
     continues: bool = False
     publishes: list[tuple[str, Path]] = field(default_factory=list)  # (file written, copy under docs/)
+    title: str = ""  # the fence's title="..." attribute
 
     @property
     def where(self) -> str:
@@ -181,7 +183,8 @@ def page_blocks(page: Path) -> list[Block]:
                 raise PageError(f"{where}: only python/py/bash/sh blocks can be continued or have an output")
             continue
         code, origins = expand_includes(item.code, where)
-        block = Block(page, item.lineno, language, item.code, code, origins)
+        title = re.search(r'title="([^"]*)"', item.syntax or "")
+        block = Block(page, item.lineno, language, item.code, code, origins, title=title[1] if title else "")
         for mark in item.marks:
             if mark == _CONT:
                 block.continues = True

@@ -55,3 +55,44 @@ def notebook_from_lab(lab: Path) -> nbformat.NotebookNode:
 
 def render(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(notebook) + "\n"
+
+
+def without_outputs(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook as generated from its lab: the same cells, no outputs, no execution counts."""
+    bare = nbformat.from_dict(notebook)
+    for cell in bare.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        cell.metadata = {key: value for key, value in cell.metadata.items() if key != "execution"}
+    bare.metadata = {key: value for key, value in bare.metadata.items() if key in {"kernelspec", "language_info"}}
+    bare.metadata["language_info"] = {"name": "python"}
+    return bare
+
+
+def shown_outputs(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
+    """What a reader sees under each code cell, as compared between runs: standard output and
+    plain-text results, trailing spaces ignored. Standard error (warnings, progress bars) is not."""
+    shown = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        parts = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                parts.append(output.get("text", ""))
+            elif output.get("output_type") in {"execute_result", "display_data"}:
+                parts.append(output.get("data", {}).get("text/plain", "") + "\n")
+            elif output.get("output_type") == "error":
+                parts.append(f"{output.get('ename')}: {output.get('evalue')}\n")
+        text = "\n".join(line.rstrip() for line in "".join(parts).splitlines()).strip("\n")
+        shown.append((index, text))
+    return shown
+
+
+def stale_cells(committed: nbformat.NotebookNode, executed: nbformat.NotebookNode) -> list[str]:
+    """One line per code cell whose shown output differs between the two, with both texts."""
+    problems = []
+    for (index, old), (_, new) in zip(shown_outputs(committed), shown_outputs(executed)):
+        if old != new:
+            problems.append(f"cell {index}: shown\n{old or '(nothing)'}\n--- printed now\n{new or '(nothing)'}")
+    return problems

@@ -28,6 +28,9 @@ class Result:
     def __str__(self) -> str:
         return f"{self.status:<5} exercise {self.exercise}: {self.message}"
 
+    def _ipython_display_(self) -> None:
+        """Shown once: ``grade`` has printed it, so a grader call ending a notebook cell adds nothing."""
+
 
 class Mistake(Exception):
     """Raised by a grader's check with the hint a learner can act on."""
