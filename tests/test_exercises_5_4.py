@@ -145,7 +145,7 @@ def keeps_one_byte(unit_id, salt):
 
 # --- Wrong answers: canary_decision ------------------------------------------------------------
 
-SRM_ALPHA, GUARDRAIL_ALPHA, MAX_P99_RATIO = 0.001, 0.05, 1.5
+SRM_ALPHA, GUARDRAIL_ALPHA, MAX_P99_SECONDS = 0.001, 0.05, 2.0
 
 
 def _srm_p(per_arm, share):
@@ -165,12 +165,12 @@ def _quality(shadow):
     return "promote" if shadow.low > shadow.margin else "rollback" if shadow.high < shadow.margin else "continue"
 
 
-def _guardrails_breached(per_arm, alternative="larger", challenger_first=True, rates=True):
+def _guardrails_breached(per_arm, alternative="larger", challenger_first=True, rates=True, p99_ratio=None):
     champion, challenger = per_arm.iloc[0], per_arm.iloc[1]
     errors = (challenger["errors"] / challenger["requests"] > champion["errors"] / champion["requests"]) if rates \
         else challenger["errors"] > champion["errors"]
-    return bool(errors or challenger["p99_seconds"] > MAX_P99_RATIO * champion["p99_seconds"]
-                or _more_alerts_p(per_arm, alternative, challenger_first) < GUARDRAIL_ALPHA)
+    slow = challenger["p99_seconds"] > (p99_ratio * champion["p99_seconds"] if p99_ratio else MAX_P99_SECONDS)
+    return bool(errors or slow or _more_alerts_p(per_arm, alternative, challenger_first) < GUARDRAIL_ALPHA)
 
 
 def reads_guardrails_before_the_split(per_arm, share, shadow):
@@ -201,6 +201,13 @@ def compares_error_counts(per_arm, share, shadow):
     if _srm_p(per_arm, share) < SRM_ALPHA:
         return "hold"
     return "rollback" if _guardrails_breached(per_arm, rates=False) else _quality(shadow)
+
+
+def compares_p99_with_the_champion(per_arm, share, shadow):
+    """A latency guardrail relative to the champion (1.5x) instead of the gateway's budget."""
+    if _srm_p(per_arm, share) < SRM_ALPHA:
+        return "hold"
+    return "rollback" if _guardrails_breached(per_arm, p99_ratio=1.5) else _quality(shadow)
 
 
 def runs_a_two_sided_alert_test(per_arm, share, shadow):
@@ -245,6 +252,7 @@ WRONG_ANSWERS = [
     ("canary_decision", reads_quality_before_the_split, "you read quality before checking the split"),
     ("canary_decision", assumes_a_90_10_split, "challenger_share"),
     ("canary_decision", compares_error_counts, "compare rates, not counts"),
+    ("canary_decision", compares_p99_with_the_champion, "the gateway's timeout, not a ratio"),
     ("canary_decision", runs_a_two_sided_alert_test, "a two-sided test"),
     ("canary_decision", asks_if_the_champion_alerts_more, "MORE alerts"),
     ("canary_decision", promotes_on_a_single_fraud, "one known fraud is not evidence"),

@@ -253,7 +253,7 @@ readout = course.canary_readout(canary_served, stack.router.served, logged[on(CA
                                 {champion: launch.version, challenger: version})
 print(readout.per_arm.drop(columns="p99_seconds").round(4).to_string())  # latencies vary from run to run:
 p99 = readout.per_arm["p99_seconds"]
-print(f"challenger p99 within {course.MAX_P99_RATIO}x the champion's: {p99[challenger] <= course.MAX_P99_RATIO * p99[champion]}")
+print(f"challenger p99 within the {course.MAX_P99_SECONDS:.0f} s budget: {p99[challenger] <= course.MAX_P99_SECONDS}")
 print(f"SRM p = {readout.srm_p:.3f}, more alerts from the challenger: one-sided p = {readout.alerts_p:.3f}")
 print(f"guardrails: {readout.decision} ({readout.reason})")
 
@@ -290,7 +290,7 @@ from cardfraud.decisions import MIN_POSITIVES
 
 SRM_ALPHA = 0.001  # below this p-value the split is broken: read nothing else
 GUARDRAIL_ALPHA = 0.05  # significantly more alerts than the champion: roll back
-MAX_P99_RATIO = 1.5  # the challenger's p99 latency may be at most 1.5 times the champion's
+MAX_P99_SECONDS = 2.0  # the gateway's timeout: the challenger's p99 latency must stay within it
 
 
 def canary_decision(per_arm: pd.DataFrame, challenger_share: float, shadow) -> str:
@@ -303,7 +303,7 @@ def canary_decision(per_arm: pd.DataFrame, challenger_share: float, shadow) -> s
 
     In this order: the split first (a chi-square test of the requests against the shares asked
     for; p < SRM_ALPHA: "hold", and read nothing else); then the guardrails, each a "rollback":
-    a higher error rate than the champion's, a p99 over MAX_P99_RATIO times the champion's,
+    a higher error rate than the champion's, a p99 latency over MAX_P99_SECONDS,
     significantly more alerts (p < GUARDRAIL_ALPHA); then quality, from the shadow: "promote"
     only when at least MIN_POSITIVES known frauds put the whole interval of the gain above its
     margin, "rollback" when the interval lies below it, otherwise "continue".
@@ -325,7 +325,7 @@ def canary_decision(per_arm: pd.DataFrame, challenger_share: float, shadow) -> s
     error_rates = arms["errors"] / arms["requests"]
     if error_rates.iloc[0] > error_rates.iloc[1]:
         return "rollback"
-    if arms["p99_seconds"].iloc[0] > MAX_P99_RATIO * arms["p99_seconds"].iloc[1]:
+    if arms["p99_seconds"].iloc[0] > MAX_P99_SECONDS:
         return "rollback"
     alerts = (arms["alert_rate"] * arms["payments"]).round().astype(int)
     _, p_more_alerts = proportions_ztest(alerts.to_numpy(), arms["payments"].to_numpy(), alternative="larger")
@@ -420,7 +420,7 @@ alerts = canary_log.groupby("arm")["flagged"].agg(["sum", "count"]).loc[[challen
 _, more_alerts_p = proportions_ztest(alerts["sum"].to_numpy(), alerts["count"].to_numpy(), alternative="larger")
 if srm_p < SRM_ALPHA:
     supported = "hold"
-elif error_rate[challenger] > error_rate[champion] or p99[challenger] > MAX_P99_RATIO * p99[champion] or more_alerts_p < GUARDRAIL_ALPHA:
+elif error_rate[challenger] > error_rate[champion] or p99[challenger] > MAX_P99_SECONDS or more_alerts_p < GUARDRAIL_ALPHA:
     supported = "rollback"
 else:  # quality: the frauds known by the decision, on the rows both models scored
     known = shadow_rows["is_fraud"].eq(1) & (shadow_rows["label_available_at"] <= DECIDED_ON)

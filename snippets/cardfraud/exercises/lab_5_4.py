@@ -177,8 +177,12 @@ CANARY_CASES = [
     ("a higher error rate", _per_arm(errors=(5, 1)), 0.1, _shadow(), "rollback",
      "1 failed request in 100 is a higher error rate than 5 in 900: compare rates, not counts, or a 10% arm "
      "may fail nine times as often as the champion and pass."),
-    ("a slow challenger", _per_arm(p99=(0.20, 0.35)), 0.1, _shadow(), "rollback",
-     "the challenger's p99 latency is 1.75 times the champion's (MAX_P99_RATIO is 1.5): roll back."),
+    ("a slow challenger", _per_arm(p99=(2.4, 2.5)), 0.1, _shadow(), "rollback",
+     "the challenger's p99 latency of 2.5 s is over the 2 s budget (MAX_P99_SECONDS): roll back, even if "
+     "the champion is as slow. The budget is the gateway's timeout, not a ratio to the champion."),
+    ("slower, within the budget", _per_arm(p99=(0.20, 0.35)), 0.1, _shadow(), "promote",
+     "a p99 of 0.35 s is within the 2 s budget: the guardrail is the gateway's timeout, not a ratio to the "
+     "champion (a ratio of two small samples of latencies flips with the load on the machine)."),
     ("significantly more alerts", _per_arm(payments=(1_800, 200), alert_rate=(0.05, 0.08)), 0.1, _shadow(), "rollback",
      "16 alerts in 200 payments against 5% is significantly more (one-sided p about 0.04): a two-sided test "
      "(p about 0.08) misses it. The guardrail asks one question: does the challenger raise MORE alerts?"),
