@@ -6,9 +6,13 @@ Module 5.4 (its page and its lab) builds on these pieces:
     >>> with serve("models:/fraud-detector@champion", port=8540) as url:   # a KServe predictor
     ...     ...                                           # POST url + "/v2/models/fraud-detector/infer"
 
-- ``FraudModel``: a ``kserve.Model`` that wraps the scikit-learn pipeline and
-  answers both the v1 protocol (``{"instances": [...]}``) and the Open Inference
-  Protocol v2 (one named tensor per feature column).
+- ``FraudModel``: a ``kserve.Model`` that loads the pipeline from MLflow (skops, trusted types)
+  and answers both the v1 protocol (``{"instances": [...]}``) and the Open Inference
+  Protocol v2 (one named tensor per feature column); it refuses, with a 400 naming the
+  field, any input it cannot score (``instance_problem``, ``v2_inputs_to_frame``).
+- ``FeatureTransformer``: a KServe transformer (``--predictor_host``) that reads the
+  features from Feast's online store, logs every prediction, and keeps a 1% holdout
+  the model does not act on (``in_holdout``).
 - ``serve``: starts ``python -m cardfraud.serving`` (a KServe ``ModelServer``)
   in a child process bound to 127.0.0.1, waits for ``/v2/health/ready``, and
   stops it when the ``with`` block ends, even on an error.
@@ -22,13 +26,14 @@ import argparse
 import hashlib
 import http.client
 import json
+import math
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,7 +46,7 @@ import pandas as pd
 from kserve import InferInput, InferOutput, InferRequest, InferResponse
 
 from cardfraud.costs import DECISION_THRESHOLD
-from cardfraud.features import CATEGORICAL_COLUMNS, FEATURE_COLUMNS
+from cardfraud.features import FEATURE_COLUMNS
 
 HOST = "127.0.0.1"
 MODEL_NAME = "fraud-detector"
@@ -50,8 +55,14 @@ READY_TIMEOUT_S = 120
 
 
 # --8<-- [start:model]
-NUMERIC_FEATURES = [c for c in FEATURE_COLUMNS if c not in CATEGORICAL_COLUMNS]
-V2_NUMERIC_TYPES = {"FP64", "FP32", "INT64", "INT32"}
+# The contract: what each input must hold, in the Open Inference Protocol's datatypes. The v2
+# metadata advertises exactly these, and both protocols accept exactly these.
+INPUT_DATATYPES = {
+    "amount": "FP64", "hour": "INT64", "is_foreign": "INT64", "channel": "BYTES", "merchant_category": "BYTES",
+    "tx_count_1h": "INT64", "tx_count_24h": "INT64", "avg_amount_7d": "FP64", "amount_to_avg_ratio": "FP64",
+    "merchant_risk_rate": "FP64",
+}
+EXPECTED = {"FP64": "a number", "INT64": "a whole number", "BYTES": "a string"}
 
 
 def load_pipeline(model_uri: str):
@@ -77,42 +88,63 @@ def model_version(model_uri: str) -> str:
     return str(MlflowClient().get_model_version_by_alias(name, alias).version)
 
 
-def v1_instances_to_frame(payload) -> pd.DataFrame:
-    """v1 ``{"instances": [{column: value}, ...]}`` -> the frame the pipeline was trained on.
+def fits(datatype: str, value) -> bool:
+    """Whether ``value`` (as JSON decodes it) is a valid ``datatype`` value. A bool is not a number."""
+    if datatype == "BYTES":
+        return isinstance(value, (str, bytes))
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return datatype == "FP64" or isinstance(value, int) or value.is_integer()
 
-    Refuses (400, naming the field) what the pipeline cannot score correctly: a missing or
-    unknown key would become a silent NaN, a string where a number goes a wrong score.
+
+def instance_problem(instance) -> str | None:
+    """What stops the pipeline from scoring one v1 instance, naming the field; None if nothing does.
+
+    A missing or unknown key would become a silent NaN (the trees score it as "missing"), a string
+    where a number goes a wrong score or a crash.
     """
+    if not isinstance(instance, dict):
+        return "expected an object of feature values"
+    unknown = sorted(set(instance) - set(INPUT_DATATYPES))
+    missing = [name for name in INPUT_DATATYPES if name not in instance]
+    if unknown or missing:
+        return "; ".join([f"unknown fields {unknown}"] * bool(unknown) + [f"missing fields {missing}"] * bool(missing))
+    for name, datatype in INPUT_DATATYPES.items():
+        if not fits(datatype, instance[name]):
+            return f"{name}: expected {EXPECTED[datatype]}, got {instance[name]!r}"
+    return None
+
+
+def v1_instances_to_frame(payload) -> pd.DataFrame:
+    """v1 ``{"instances": [{column: value}, ...]}`` -> the frame the pipeline was trained on, or a
+    400 that names the first field it cannot score."""
     if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list) or not payload["instances"]:
         raise kserve.errors.InvalidInput('expected a JSON object with a non-empty list "instances"')
     for i, instance in enumerate(payload["instances"]):
-        if not isinstance(instance, dict):
-            raise kserve.errors.InvalidInput(f"instances[{i}]: expected an object of feature values")
-        missing = [c for c in FEATURE_COLUMNS if c not in instance]
-        unknown = sorted(set(instance) - set(FEATURE_COLUMNS))
-        if missing or unknown:
-            raise kserve.errors.InvalidInput(f"instances[{i}]: missing fields {missing}, unknown fields {unknown}")
-        for name in NUMERIC_FEATURES:
-            value = instance[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise kserve.errors.InvalidInput(f"instances[{i}].{name}: expected a number, got {value!r}")
-        for name in CATEGORICAL_COLUMNS:
-            if not isinstance(instance[name], str):
-                raise kserve.errors.InvalidInput(f"instances[{i}].{name}: expected a string, got {instance[name]!r}")
+        problem = instance_problem(instance)
+        if problem:
+            raise kserve.errors.InvalidInput(f"instances[{i}]: {problem}")
     return pd.DataFrame.from_records(payload["instances"], columns=FEATURE_COLUMNS)
 
 
 def v2_inputs_to_frame(request: InferRequest) -> pd.DataFrame:
-    """One v2 tensor per feature column -> the frame; refuses missing, unknown and mistyped tensors."""
+    """One 1-D v2 tensor per feature column -> the frame; refuses missing, unknown, mistyped and
+    ragged tensors with a 400 that names the input."""
     names = [tensor.name for tensor in request.inputs]
-    missing = [c for c in FEATURE_COLUMNS if c not in names]
-    unknown = sorted(set(names) - set(FEATURE_COLUMNS))
-    if missing or unknown:
+    missing = [c for c in INPUT_DATATYPES if c not in names]
+    unknown = sorted(set(names) - set(INPUT_DATATYPES))
+    if missing or unknown or len(set(names)) < len(names):
         raise kserve.errors.InvalidInput(f"missing input tensors {missing}, unknown input tensors {unknown}")
+    rows = len(request.inputs[0].data)
     for tensor in request.inputs:
-        expected = {"BYTES"} if tensor.name in CATEGORICAL_COLUMNS else V2_NUMERIC_TYPES
-        if tensor.datatype not in expected:
-            raise kserve.errors.InvalidInput(f"input {tensor.name}: datatype {tensor.datatype}, expected one of {sorted(expected)}")
+        expected = INPUT_DATATYPES[tensor.name]
+        if tensor.datatype != expected:
+            raise kserve.errors.InvalidInput(f"input {tensor.name}: datatype {tensor.datatype}, expected {expected}")
+        if list(tensor.shape) != [rows] or len(tensor.data) != rows:
+            raise kserve.errors.InvalidInput(f"input {tensor.name}: shape {tensor.shape} with {len(tensor.data)} values, expected [{rows}]")
+        wrong = [value for value in tensor.data if not fits(expected, value)]
+        if wrong:
+            raise kserve.errors.InvalidInput(f"input {tensor.name}: expected {EXPECTED[expected]}, got {wrong[0]!r}")
     return request.as_dataframe()[FEATURE_COLUMNS]
 
 
@@ -132,8 +164,8 @@ class FraudModel(kserve.Model):
         return self.ready
 
     def get_input_types(self) -> list[dict]:
-        """What GET /v2/models/{name} lists: one 1-D tensor per feature column."""
-        return [{"name": c, "datatype": "BYTES" if c in CATEGORICAL_COLUMNS else "FP64", "shape": [-1]} for c in FEATURE_COLUMNS]
+        """What GET /v2/models/{name} lists: one 1-D tensor per feature column, typed as accepted."""
+        return [{"name": name, "datatype": datatype, "shape": [-1]} for name, datatype in INPUT_DATATYPES.items()]
 
     def get_output_types(self) -> list[dict]:
         return [{"name": OUTPUT_NAME, "datatype": "FP64", "shape": [-1]}]
@@ -147,6 +179,7 @@ class FraudModel(kserve.Model):
         scores = self.pipeline.predict_proba(v1_instances_to_frame(payload))[:, 1]
         return {"predictions": scores.tolist(), "model_version": self.version}
 # --8<-- [end:model]
+assert list(INPUT_DATATYPES) == FEATURE_COLUMNS, "the serving contract must list the model's columns in order"
 
 
 # --8<-- [start:payloads]
@@ -155,21 +188,15 @@ def v1_payload(frame: pd.DataFrame) -> dict:
     return {"instances": json.loads(frame[FEATURE_COLUMNS].to_json(orient="records"))}
 
 
-def _v2_datatype(column: pd.Series) -> str:
-    if pd.api.types.is_integer_dtype(column):
-        return "INT64"
-    if pd.api.types.is_float_dtype(column):
-        return "FP64"
-    return "BYTES"
+_AS_JSON = {"FP64": float, "INT64": int, "BYTES": str}
 
 
 def v2_request(frame: pd.DataFrame, model_name: str = MODEL_NAME) -> InferRequest:
-    """Rows as an Open Inference Protocol request: one named 1-D tensor per feature column."""
+    """Rows as an Open Inference Protocol request: one named 1-D tensor per feature column, each
+    with the datatype the server advertises (``INPUT_DATATYPES``)."""
     inputs = []
-    for name in FEATURE_COLUMNS:
-        column = frame[name]
-        datatype = _v2_datatype(column)
-        values = [str(value) for value in column] if datatype == "BYTES" else column.tolist()
+    for name, datatype in INPUT_DATATYPES.items():
+        values = [_AS_JSON[datatype](value) for value in frame[name]]
         inputs.append(InferInput(name=name, shape=[len(frame)], datatype=datatype, data=values))
     return InferRequest(model_name=model_name, infer_inputs=inputs)
 
@@ -199,11 +226,25 @@ def checked_payments(payload) -> list[dict]:
         missing = [f for f in PAYMENT_FIELDS if f not in payment]
         unknown = sorted(set(payment) - set(PAYMENT_FIELDS))
         if missing or unknown:
-            raise kserve.errors.InvalidInput(f"instances[{i}]: missing fields {missing}, unknown fields {unknown}")
+            problem = "; ".join([f"unknown fields {unknown}"] * bool(unknown) + [f"missing fields {missing}"] * bool(missing))
+            raise kserve.errors.InvalidInput(f"instances[{i}]: {problem}")
         for name, kind in PAYMENT_FIELDS.items():
             if isinstance(payment[name], bool) or not isinstance(payment[name], kind):
-                raise kserve.errors.InvalidInput(f"instances[{i}].{name}: unexpected value {payment[name]!r}")
+                expected = "a string" if kind is str else "a whole number" if kind is int else "a number"
+                raise kserve.errors.InvalidInput(f"instances[{i}].{name}: expected {expected}, got {payment[name]!r}")
     return payload["instances"]
+
+
+# Rules of ML #34: a small random share of payments the model does not act on. Their outcomes
+# do not depend on the model, so they measure it (and train the next one) without its own bias.
+HOLDOUT_SHARE = 0.01
+HOLDOUT_SALT = "fraud-holdout-1"  # a salt of its own: independent of any experiment's split
+
+
+def in_holdout(transaction_id) -> bool:
+    """Whether a payment is in the holdout: a stable hash of its id, so every replica, retry and
+    replay of the payment agrees."""
+    return bucket(str(transaction_id), HOLDOUT_SALT) < HOLDOUT_SHARE
 
 
 class FeatureTransformer(kserve.Model):
@@ -211,7 +252,8 @@ class FeatureTransformer(kserve.Model):
 
     KServe calls ``preprocess``, sends what it returns to the predictor (``--predictor_host``),
     and hands the answer to ``postprocess``; both see the request's headers, so the request id
-    ties the two halves together.
+    ties the two halves together. A payment in the holdout is scored and logged, but answered
+    ``flagged: false`` whatever its score.
     """
 
     def __init__(self, name: str, feature_repo: str, prediction_log: str, threshold: float = DECISION_THRESHOLD):
@@ -245,12 +287,13 @@ class FeatureTransformer(kserve.Model):
         logged_at = pd.Timestamp.now(tz="UTC").isoformat()
         answers, lines = [], []
         for payment, row, value in zip(payments, features.to_dict("records"), scores):
-            flagged = value >= self.threshold
+            holdout = in_holdout(payment["transaction_id"])
+            flagged = value >= self.threshold and not holdout
             answers.append({"transaction_id": payment["transaction_id"], "score": value, "flagged": flagged})
             lines.append(json.dumps({
                 "request_id": request_id, "transaction_id": payment["transaction_id"],
                 "event_timestamp": payment["event_timestamp"], "logged_at": logged_at,
-                "model_version": version, "score": value, "flagged": flagged, "features": row,
+                "model_version": version, "score": value, "flagged": flagged, "holdout": holdout, "features": row,
             }))
         with self.prediction_log.open("a", encoding="utf-8") as log:
             log.write("\n".join(lines) + "\n")
@@ -396,6 +439,7 @@ class TrafficRouter:
         self.shadow_log: list[tuple[str, bytes, bytes | None]] = []  # (unit id, primary body, shadow body)
         self._lock = threading.Lock()
         self._mirror = ThreadPoolExecutor(max_workers=2)
+        self._mirrored: list = []  # futures of the mirrored requests
         self._server = ThreadingHTTPServer((HOST, port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -408,6 +452,15 @@ class TrafficRouter:
         """Change the split at run time: a rollback is set_weights({"champion": 1, "challenger": 0})."""
         total = float(sum(weights.values()))
         self.weights = {name: weights.get(name, 0) / total for name in self.backends}
+
+    def set_shadow(self, name: str | None) -> None:
+        """Mirror every request to backend ``name`` from now on (None: stop mirroring, once the
+        mirrored requests already queued have been answered)."""
+        if name is not None and name not in self.backends:
+            raise KeyError(f"no backend {name!r}: add it first")
+        self.shadow = name
+        if name is None:
+            wait(self._mirrored)
 
     def choose(self, unit_id: str) -> str:
         point, edge = bucket(unit_id, self.salt), 0.0
@@ -428,8 +481,9 @@ class TrafficRouter:
                 status, answer = _post(router.backends[arm] + self.path, body)
                 with router._lock:
                     router.served.append((unit_id, arm, status))
-                if router.shadow:  # queued before replying (so shutdown waits for it), sent by the pool
-                    router._mirror.submit(router._send_shadow, self.path, body, unit_id, answer)
+                shadow = router.shadow
+                if shadow:  # queued before replying (so shutdown waits for it), sent by the pool
+                    router._mirrored.append(router._mirror.submit(router._send_shadow, shadow, self.path, body, unit_id, answer))
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("x-served-by", arm)
@@ -442,9 +496,9 @@ class TrafficRouter:
 
         return Handler
 
-    def _send_shadow(self, path: str, body: bytes, unit_id: str, primary: bytes) -> None:
+    def _send_shadow(self, shadow: str, path: str, body: bytes, unit_id: str, primary: bytes) -> None:
         try:
-            _, answer = _post(self.backends[self.shadow] + path, body)
+            _, answer = _post(self.backends[shadow] + path, body)
         except OSError:
             answer = None  # a failing shadow is recorded, never raised to the client
         with self._lock:
@@ -463,6 +517,24 @@ class TrafficRouter:
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 # --8<-- [end:router]
+
+
+def shadow_scores(shadow_log: list[tuple[str, bytes, bytes | None]]) -> pd.DataFrame:
+    """``TrafficRouter.shadow_log`` as one row per scored instance: the request id, the instance's
+    position in its request, the primary's score and the shadow's (NaN where the shadow failed)."""
+
+    def scores(body: bytes | None) -> list[float]:
+        answer = json.loads(body) if body else {}
+        if "outputs" in answer:  # a v2 answer
+            return answer["outputs"][0]["data"]
+        return answer.get("predictions", [])
+
+    rows = []
+    for request_id, primary, shadow in shadow_log:
+        first, second = scores(primary), scores(shadow)
+        for position, value in enumerate(first):
+            rows.append((request_id, position, value, second[position] if position < len(second) else np.nan))
+    return pd.DataFrame(rows, columns=["request_id", "position", "primary", "shadow"])
 
 
 # --8<-- [start:manifest]
