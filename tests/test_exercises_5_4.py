@@ -22,7 +22,7 @@ from statsmodels.stats.proportion import proportions_ztest
 from cardfraud.decisions import MIN_POSITIVES
 from cardfraud.exercises import FAIL, NOT_DONE, PASS, lab_5_4
 from cardfraud.features import CATEGORICAL_COLUMNS, FEATURE_COLUMNS
-from tests.harness.blocks import SNIPPETS
+from tests.harness import SNIPPETS
 
 LAB = SNIPPETS / "labs" / "lab-5.4.py"
 EXERCISES = {

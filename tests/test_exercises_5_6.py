@@ -11,7 +11,7 @@ import pytest
 from cardfraud.decisions import MIN_POSITIVES
 from cardfraud.exercises import FAIL, NOT_DONE, PASS, lab_5_6
 from cardfraud.monitoring import MIN_CONFIRMED_FRAUD, RECALL_SLO
-from tests.harness.blocks import SNIPPETS
+from tests.harness import SNIPPETS
 
 LAB = SNIPPETS / "labs" / "lab-5.6.py"
 PREAMBLE = "import pandas as pd\nfrom cardfraud.monitoring import MIN_CONFIRMED_FRAUD, RECALL_SLO\n"

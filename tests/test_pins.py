@@ -11,7 +11,7 @@ import tomllib
 
 import pytest
 
-from tests.harness.blocks import ROOT
+from tests.harness import ROOT
 
 _spec = importlib.util.spec_from_file_location("pins", ROOT / ".ci" / "pins.py")
 pins = sys.modules.setdefault("pins", importlib.util.module_from_spec(_spec))  # dataclasses look their module up

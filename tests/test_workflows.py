@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness.blocks import ROOT
+from tests.harness import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 # Each action's inputs, read from its action.yml at the release named (the newest release of the

@@ -294,8 +294,9 @@ def canary_readout(served: pd.DataFrame, routed: list[tuple[str, str, int]], log
     champion, challenger = arms
     if srm_p < SRM_ALPHA:
         decision, reason = "hold", f"sample ratio mismatch (p={srm_p:.4f}): find the cause before reading any metric"
-    elif per_arm.loc[challenger, "errors"] > per_arm.loc[champion, "errors"]:
-        decision, reason = "rollback", "the challenger failed requests the champion answers"
+    elif (per_arm["errors"] / per_arm["requests"])[challenger] > (per_arm["errors"] / per_arm["requests"])[champion]:
+        # rates, not counts: the challenger answers a tenth of the requests
+        decision, reason = "rollback", "the challenger fails a larger share of its requests than the champion"
     elif per_arm.loc[challenger, "p99_seconds"] > MAX_P99_SECONDS:
         decision, reason = "rollback", f"the challenger's p99 latency is over the {MAX_P99_SECONDS:.0f} s budget"
     elif alerts_p < GUARDRAIL_ALPHA:
@@ -407,12 +408,14 @@ def batch_prediction_log(model_uri: str, transactions: pd.DataFrame, start, end,
     from cardfraud.costs import DECISION_THRESHOLD
     from cardfraud.features import FEATURE_COLUMNS, build_features
     from cardfraud.model import score
-    from cardfraud.serving import model_version
+    from cardfraud.serving import in_holdout, model_version
 
     mlflow.set_tracking_uri(tracking_uri)
     features = build_features(transactions[transactions["event_timestamp"] < as_timestamp(end)])
     rows = features[features["event_timestamp"] >= as_timestamp(start)].reset_index(drop=True)
     scores = score(mlflow.sklearn.load_model(model_uri), rows)
+    holdout = rows["transaction_id"].map(in_holdout).to_numpy(dtype=bool)
     return rows[["transaction_id", "event_timestamp", *FEATURE_COLUMNS]].assign(
-        model_version=model_version(model_uri), score=scores, flagged=scores >= DECISION_THRESHOLD
+        model_version=model_version(model_uri), score=scores, flagged=(scores >= DECISION_THRESHOLD) & ~holdout,
+        holdout=holdout,
     )

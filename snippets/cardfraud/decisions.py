@@ -42,9 +42,10 @@ class Comparison:
         return self.challenger - self.champion
 
     def __str__(self) -> str:
+        interval = "(no interval)" if np.isnan(self.low) else f"[{self.low:+.3f}, {self.high:+.3f}]"
         return (
             f"PR-AUC champion {self.champion:.3f}, challenger {self.challenger:.3f}, gain {self.gain:+.3f} "
-            f"[{self.low:+.3f}, {self.high:+.3f}] on {self.rows} rows with {self.positives} known frauds "
+            f"{interval} on {self.rows} rows with {self.positives} known frauds "
             f"(margin {self.margin:.2f}): {self.verdict}"
         )
 

@@ -162,7 +162,10 @@ def confirmed_recall(log: pd.DataFrame, feed: pd.DataFrame, as_of: pd.Timestamp,
                      window_days: int = RECALL_WINDOW_DAYS) -> tuple[float, int]:
     """Of the frauds confirmed by ``as_of`` among the last ``window_days`` of predictions, the
     share the model flagged, and how many there were. Chargebacks that have not arrived yet
-    cannot count, so on any day this is the recall on the frauds the bank knows about."""
+    cannot count, so on any day this is the recall on the frauds the bank knows about. The
+    holdout (module 5.4) is left out: its answers are never flagged, whatever the model said."""
+    if "holdout" in log:
+        log = log[~log["holdout"]]
     recent = log[(log["event_timestamp"] >= as_of - pd.Timedelta(days=window_days)) & (log["event_timestamp"] < as_of)]
     known = recent.merge(feed[feed["reported_at"] <= as_of], on="transaction_id")
     return (float(known["flagged"].mean()) if len(known) else float("nan")), len(known)
