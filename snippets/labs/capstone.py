@@ -43,6 +43,8 @@ print(f"{len(transactions):,} payments until {END}; champion: version {launch.ve
 
 # %%
 # --8<-- [start:serve]
+from urllib.parse import urlsplit
+
 from cardfraud.monitoring import MetricsExporter, chargebacks
 
 stack = servers.enter_context(
@@ -53,7 +55,7 @@ log = course.PredictionLog(stack.prediction_log)
 feeds = course.Feeds.of(transactions)  # what the stream and the daily batch write to the online store
 chargeback_feed = chargebacks(transactions)  # each fraud's chargeback, with when it reached the bank
 reference = launch.evaluation  # what "normal" looks like: the champion's matured evaluation week
-print("serving:", sorted(stack.predictors), "behind", stack.url)
+print("serving:", sorted(stack.predictors), "behind a transformer and a router on", urlsplit(stack.url).hostname)
 # --8<-- [end:serve]
 
 # %% [markdown]
