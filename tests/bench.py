@@ -1,5 +1,8 @@
 """`make bench`: how fast the site builds, rebuilds and tests, and how heavy its pages are.
 
+The suite runs once, in this process, and is reported by part: code blocks, lab notebooks,
+browser checks, the rest (`--no-suite` leaves it out).
+
 Targets on a 2-core machine: strict build <= 5 s, rebuild after a one-page edit <= 2 s,
 a page without diagrams <= 120 KB gzip (HTML + CSS + JS). Each timing is the median of
 five runs, so one noisy run does not decide the figure.
@@ -15,9 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from bs4 import BeautifulSoup
 
-from tests.harness.blocks import DOCS, ROOT
+from tests.harness import DOCS, ROOT
 from tests.harness.environment import VENV_BIN, block_environment
 
 RUNS = 5
@@ -77,10 +81,30 @@ def page_weight(site: Path, page: str) -> tuple[int, int]:
     return sum(len(d) for d in data), sum(len(gzip.compress(d, 9)) for d in data)
 
 
-def suite_time() -> float:
+# Which part of the suite a test belongs to, by its file.
+SUITE_PARTS = {"tests/test_codeblocks.py": "blocks", "tests/test_labs.py": "labs", "tests/test_browser.py": "browser"}
+
+
+class SuiteTimes:
+    """pytest plugin: seconds per part of the suite (setup, call and teardown of its tests)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.setups: list[tuple[float, str]] = []
+
+    def pytest_runtest_logreport(self, report):
+        part = SUITE_PARTS.get(report.nodeid.split("::")[0], "other")
+        self.seconds[part] = self.seconds.get(part, 0.0) + report.duration
+        if report.when == "setup":
+            self.setups.append((report.duration, report.nodeid))
+
+
+def suite() -> tuple[float, SuiteTimes]:
+    """One run of the whole suite, as `make test` runs it, timed by part."""
+    times = SuiteTimes()
     started = time.perf_counter()
-    subprocess.run([str(VENV_BIN / "pytest"), "-q", "-p", "no:cacheprovider"], cwd=ROOT, check=False)
-    return time.perf_counter() - started
+    pytest.main(["-q", "-p", "no:cacheprovider"], plugins=[times])
+    return time.perf_counter() - started, times
 
 
 def main() -> None:
@@ -103,7 +127,14 @@ def main() -> None:
         if index.is_file():
             print(f"  search index (loaded on search)  {index.stat().st_size / 1024:8.1f} KB raw {len(gzip.compress(index.read_bytes(), 9)) / 1024:8.1f} KB gzip")
     if "--no-suite" not in sys.argv:
-        print(f"test suite (make test): {suite_time():.0f} s wall")
+        wall, times = suite()
+        print(f"test suite (make test): {wall:.0f} s wall")
+        for part in ["blocks", "labs", "browser", "other"]:
+            print(f"  {part:8} {times.seconds.get(part, 0.0):6.0f} s")
+        print(f"  {'pytest itself (collection, plugins)':8} {wall - sum(times.seconds.values()):6.0f} s")
+        print("  longest fixture setups (counted in their test's part):")
+        for seconds, nodeid in sorted(times.setups, reverse=True)[:3]:
+            print(f"    {seconds:6.0f} s  {nodeid}")
 
 
 if __name__ == "__main__":

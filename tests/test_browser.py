@@ -7,23 +7,20 @@ every module page (light and dark) go to test-artifacts/screenshots/ for people 
 
 from __future__ import annotations
 
-import functools
 import gzip
 import io
 import json
 import shutil
 import statistics
 import subprocess
-import threading
 import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.harness.blocks import DOCS, ROOT
+from tests.harness import DOCS, ROOT
 from tests.harness.environment import block_environment
 from tests.harness.hooks import load_hook
 
@@ -62,19 +59,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="session")
-def site_url(built_site):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(built_site)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+def site_url(served_site):
+    return served_site
 
 
 @pytest.fixture(scope="session")

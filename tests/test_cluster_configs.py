@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness.blocks import SNIPPETS
+from tests.harness import SNIPPETS
 from tests.harness.environment import TELEMETRY_OFF, VENV_BIN
 
 FEAST_SERVER_YAML = SNIPPETS / "module-5.2" / "feature_store.production.yaml"

@@ -1,4 +1,4 @@
-"""Each module page has the shape MODULE-STANDARD.md describes."""
+"""Each module page has the shape MODULE-STANDARD.md (at the repository root) describes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from tests.harness.blocks import DOCS, ROOT, page_blocks
+from tests.harness import DOCS, ROOT
+from tests.harness.parse import page_blocks
 
 MODULES = sorted(DOCS.glob("modules/module-*.md"))
 # Headings in the standard's order; a page may word them more precisely ("Hands-on lab: ...").

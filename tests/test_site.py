@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import unquote, urldefrag, urlsplit
@@ -17,8 +18,9 @@ from bs4 import BeautifulSoup
 from material.plugins.search.plugin import Parser as SearchParser
 from mkdocs.config import load_config
 
-from tests.harness.blocks import DOCS, ROOT
+from tests.harness import DOCS, ROOT
 from tests.harness.hooks import load_hook
+from tests.harness.parse import fence_lines, pages
 
 # Attributes through which a page loads something (as opposed to linking to it).
 RESOURCE_ATTRIBUTES = {
@@ -87,6 +89,15 @@ def test_internal_links_and_anchors_resolve(built_site):
     assert not broken, "broken internal links:\n" + "\n".join(sorted(set(broken)))
 
 
+def test_every_page_shows_the_fences_the_harness_read(built_site):
+    """The harness reads pages with markdown-it-py, the site with Python-Markdown: both must see
+    the same fences, or a block could be shown and never run."""
+    for source in pages():
+        html = (built_site / source.relative_to(DOCS)).with_suffix(".html").read_text(encoding="utf-8")
+        shown = html[html.index("<article"):html.rindex("</article>")].count("<pre")
+        assert shown == len(fence_lines(source)), f"{source.relative_to(ROOT)}: the site shows {shown} code blocks, the harness read {len(fence_lines(source))}"
+
+
 def test_nothing_loads_from_third_party_hosts(built_site):
     offenders = []
     for page in _html_pages(built_site):
@@ -137,35 +148,36 @@ def test_mermaid_loads_only_where_there_is_a_diagram(built_site):
         assert has_diagram == loads_mermaid, f"{page.relative_to(built_site)}: diagram={has_diagram} but mermaid script={loads_mermaid}"
 
 
-def _configured():
-    """mkdocs.yml after every plugin's and hook's on_config, as a build starts: mermaid2 has read
-    its settings, Material's search has made its index, and the hooks have swapped their handlers."""
-    config = load_config(str(ROOT / "mkdocs.yml"))
-    return config.plugins.on_config(config)
-
-
 def test_mermaid_scripts_hook_adds_what_mermaid2_adds():
-    """overrides/hooks/mermaid_scripts.py stands in for mermaid2's on_post_page: same scripts, same pages."""
-    config = _configured()
+    """overrides/hooks/mermaid_scripts.py stands in for mermaid2's on_post_page: same scripts, same
+    pages; written for the installed mermaid2."""
+    hook = load_hook("mermaid_scripts")
+    installed = {name: version(name) for name in hook.WRITTEN_FOR}
+    assert installed == hook.WRITTEN_FOR, f"mermaid_scripts.py was written for {hook.WRITTEN_FOR}; installed: {installed}"
+    config = load_config(str(ROOT / "mkdocs.yml"))
+    config = config.plugins.on_config(config)  # as a build starts: mermaid2 reads its settings, the hook swaps
     mermaid2 = config.plugins["mermaid2"]
     assert mermaid2.on_post_page not in config.plugins.events["post_page"], "the hook did not replace mermaid2's handler"
-    scripts = lambda html: re.findall(r"<script.*?</script>", html, re.S)
+    scripts = lambda html: re.findall(r"<script.*?</script>", html, re.S)  # noqa: E731
     page = SimpleNamespace(url="modules/module.html", title="A module")
     with_diagram = '<html><body><p>x</p><pre  class="mermaid"><code>flowchart LR\n  a --> b\n</code></pre></body></html>'
     without = "<html><body><p>mermaid, the word, is not a diagram</p><pre><code>x</code></pre></body></html>"
-    hook = load_hook("mermaid_scripts")
     for html in (with_diagram, without):
         theirs = type(mermaid2).on_post_page(mermaid2, html, config=config, page=page)
-        ours = hook.append_mermaid_scripts(mermaid2, html, page=page)
-        assert scripts(ours) == scripts(theirs)
+        assert scripts(hook.append_mermaid_scripts(mermaid2, html, page=page)) == scripts(theirs)
     assert len(scripts(hook.append_mermaid_scripts(mermaid2, with_diagram, page=page))) == 2
 
 
 def test_search_hook_indexes_what_material_indexes(built_site):
-    """overrides/hooks/search_code_text.py: Material's parser finds the same sections, titles and
-    text in every built page with and without the tags inside code blocks."""
-    index = _configured().plugins["material/search"].search_index
-    assert index.add_entry_from_context.__name__ == "add_entry_from_code_text", "the hook is not installed"
+    """overrides/hooks/search_code_text.py: its two page_context handlers surround Material's
+    indexing, and Material's parser finds the same sections, titles and text in every built page
+    with and without the tags inside code blocks."""
+    config = load_config(str(ROOT / "mkdocs.yml"))
+    hook = config.plugins["overrides/hooks/search_code_text.py"]
+    handlers = config.plugins.events["page_context"]
+    take_out, put_back = hook.on_page_context.methods
+    material = config.plugins["material/search"].on_page_context
+    assert handlers.index(take_out) < handlers.index(material) < handlers.index(put_back), handlers
 
     def sections(html: str) -> list:
         parser = SearchParser()
@@ -174,7 +186,6 @@ def test_search_hook_indexes_what_material_indexes(built_site):
         # Joined as Material joins them for the index entry.
         return [(section.id, "".join(section.title), "".join(section.text)) for section in parser.data]
 
-    hook = load_hook("search_code_text")
     removed = 0
     for page in _html_pages(built_site):
         html = page.read_text(encoding="utf-8")
@@ -183,6 +194,15 @@ def test_search_hook_indexes_what_material_indexes(built_site):
         removed += len(content) - len(lighter)
         assert sections(lighter) == sections(content), f"{page.relative_to(built_site)}: the search index would change"
     assert removed > 0, "no code block markup was removed: the check compared identical pages"
+
+
+def test_lab_page_hook_was_written_for_the_installed_versions():
+    """overrides/hooks/notebook_pages.py cuts what mkdocs-jupyter and nbconvert write: on another
+    version, check the cut (the build fails if the comments it cuts at are gone) and run
+    test_browser.py's pixel comparison of the lab pages, then update WRITTEN_FOR."""
+    written_for = load_hook("notebook_pages").WRITTEN_FOR
+    installed = {name: version(name) for name in written_for}
+    assert installed == written_for, f"notebook_pages.py was written for {written_for}; installed: {installed}"
 
 
 def _front_matter(path: Path) -> dict:
@@ -213,6 +233,7 @@ def test_overview_module_table_matches_module_front_matter():
         assert row is not None, f"docs/index.md: no row for module {meta['module']}"
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert source.name in cells[1], f"docs/index.md: row {meta['module']} does not link to {source.name}"
-        assert cells[2] == f"`[{meta['complexity']}]`" and cells[3] == meta["time"], (
-            f"docs/index.md: row {meta['module']} says {cells[2]} {cells[3]}, {source.relative_to(ROOT)} says {meta['complexity']} {meta['time']}"
+        # The time is computed at build (overrides/hooks/durations.py): the table asks for it.
+        assert cells[2] == f"`[{meta['complexity']}]`" and cells[3] == f"{{{{ time:{meta['module']} }}}}", (
+            f"docs/index.md: row {meta['module']} says {cells[2]} {cells[3]}; write `[{meta['complexity']}]` and {{{{ time:{meta['module']} }}}}"
         )

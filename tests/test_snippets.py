@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 import re
 
-from tests.harness.blocks import ROOT, SNIPPETS, page_blocks, pages, snippet_file
+from tests.harness import ROOT, SNIPPETS
+from tests.harness.includes import snippet_file
+from tests.harness.parse import page_blocks, pages
 from tests.harness.labs import lab_sources
 
 _INCLUDE = re.compile(r"""-{1,}8<-{1,}\s+(["'])(?P<spec>[^"']+)\1""")

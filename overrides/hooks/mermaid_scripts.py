@@ -9,7 +9,9 @@ the long module pages took a third of the strict build (about 3 s of 10).
 This hook swaps that one handler, in mermaid2's own registration, for the same insertion done on
 the string, built from mermaid2's own settings (javascript path, arguments) and its own
 JavaScript serialiser. mermaid2 still configures itself and provides the fence.
-``tests/test_site.py`` checks that both give the same scripts.
+``tests/test_site.py`` checks that both give the same scripts, and fails when the installed
+mermaid2 is not the version in WRITTEN_FOR, to have the swap checked again. Measured: a strict build
+takes about 2 s longer with mermaid2's own handler.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import re
 from mermaid2 import pyjs
 from mkdocs.exceptions import PluginError
 
+WRITTEN_FOR = {"mkdocs-mermaid2-plugin": "1.2.3"}
 # What fence_mermaid_custom writes, matched as mermaid2's own selector "pre.mermaid code" would.
 DIAGRAM = re.compile(r'<pre\b[^>]*\bclass="(?:[^"]*\s)?mermaid(?:\s[^"]*)?"[^>]*>\s*<code\b')
 

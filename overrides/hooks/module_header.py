@@ -1,4 +1,4 @@
-"""MkDocs hook: fills the module header from each module page's front matter.
+"""MkDocs hook: fills the module header from each module page's front matter, under its title.
 
 A module page declares ``module``, ``complexity``, ``time``, ``prerequisites``
 and ``tools`` in its front matter. The versions shown under "Tested with" are
@@ -61,6 +61,15 @@ def on_page_markdown(markdown, page, config, files):
     meta["tested_with"] = tested_with
     meta["prerequisite_links"] = [_prerequisite(item, page, files, config) for item in meta["prerequisites"]]
     return markdown
+
+
+def on_page_content(html, page, config, files):
+    """A module page starts with its title and, under it, the header (partials/module-header.html).
+    Material's content template then writes no title of its own: the page has an <h1>."""
+    if "module" not in page.meta:
+        return html
+    header = config.theme.get_env().get_template("partials/module-header.html").render(page=page, config=config)
+    return f"<h1 data-search-exclude>{page.title}</h1>\n{header}\n{html}"
 
 
 def _prerequisite(item: str, page, files, config) -> dict:

@@ -1,26 +1,27 @@
-"""Train, log and register the course's fraud model in MLflow: "the champion".
+"""Log and register the course's fraud model in MLflow.
 
-Module 5.3 builds this step by step; later modules call ``register_champion``
-when they need a registered model to serve (5.4) or to compare against (5.6):
+Module 5.3 builds these steps on its page; its lab and every later module register models
+through ``log_and_register`` (and rebuild 5.3's champion with ``cardfraud.course.champion``).
 
-    >>> from cardfraud.tracking import register_champion
-    >>> uri = register_champion()          # "models:/fraud-detector@champion"
-    >>> model = mlflow.sklearn.load_model(uri)
-
-Everything stays on the machine: the tracking and registry store is the SQLite
-file named by ``tracking_uri``, artifacts go to ``./mlartifacts`` in the working
-directory, and MLflow's telemetry is switched off before MLflow is imported.
+Everything stays on the machine: the tracking and registry store is the SQLite file named by
+``tracking_uri``, artifacts go to ``./mlartifacts`` in the working directory, and MLflow's
+telemetry is switched off before MLflow is imported.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 # Read by MLflow when it decides whether to send usage events; set before the import.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+# A run against a tracking server prints "View run ... at: http://..." with its port and run id.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
@@ -29,19 +30,15 @@ import sklearn  # noqa: E402
 import skops  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
 
-from cardfraud.features import FEATURE_COLUMNS, build_features  # noqa: E402
-from cardfraud.generate import generate  # noqa: E402
-from cardfraud.model import DEFAULT_PARAMS, evaluate, score, split_by_time, train  # noqa: E402
+from cardfraud.costs import DECISION_THRESHOLD  # noqa: E402
+from cardfraud.features import FEATURE_COLUMNS  # noqa: E402
+from cardfraud.model import score  # noqa: E402
 
-CUTOFF = "2026-01-19"
-DAYS = 28
-DATA_SEED = 42
 EXPERIMENT = "fraud-detector"
 ARTIFACT_DIR = "mlartifacts"
 CHAMPION_ALIAS = "champion"
-# MLflow 3 saves scikit-learn models with skops, which refuses to load types it
+# The pinned MLflow saves scikit-learn models with skops, which refuses to load types it
 # has not been told to trust. These are the ones this pipeline needs (reviewed:
 # tree arrays and sklearn's own validation helper); loading a file from someone
 # else with them trusted is as risky as unpickling it.
@@ -91,40 +88,81 @@ def use_local_tracking(tracking_uri: str = "sqlite:///mlflow.db", experiment: st
     return experiment_id
 
 
-def register_champion(tracking_uri: str = "sqlite:///mlflow.db", model_name: str = "fraud-detector", seed: int = 0) -> str:
-    """Train the fraud model, log it, register it as ``model_name`` and alias it ``@champion``.
+def log_and_register(
+    model,
+    rows: pd.DataFrame,
+    metrics: dict[str, float],
+    params: dict,
+    model_name: str = "fraud-detector",
+    alias: str | None = CHAMPION_ALIAS,
+    run_name: str = "champion",
+) -> str:
+    """Log ``model`` in a new run of the current experiment, register it, point ``alias`` at it.
 
-    Trains ``cardfraud.model.train`` on the running example's rows before
-    2026-01-19 and evaluates on the rest. Sets the process's tracking URI to
-    ``tracking_uri``. Returns ``"models:/<model_name>@champion"``.
+    The signature and input example come from ``rows``; the decision threshold is recorded on
+    the version, so whoever serves the model decides as the trainer did. Returns the version.
     """
-    use_local_tracking(tracking_uri)
-    features = build_features(generate(days=DAYS, seed=DATA_SEED))
-    train_rows, test_rows = split_by_time(features, CUTOFF)
-    # One OpenMP thread: on a small, busy machine the trees' thread pool spends
-    # more time waiting for cores than computing (seen: 5 s alone vs 60 s shared).
-    with threadpool_limits(limits=1):
-        model = train(train_rows, seed=seed)
-        metrics = evaluate(model, test_rows)
-
-    example = train_rows[FEATURE_COLUMNS].head(5)
-    signature = infer_signature(example, score(model, example))
-    with mlflow.start_run(run_name="champion") as run:
-        mlflow.log_params({**DEFAULT_PARAMS, "seed": seed, "cutoff": CUTOFF, "days": DAYS})
-        mlflow.set_tags({"data_sha256": data_fingerprint(features), "data_seed": str(DATA_SEED)})
+    example = rows[FEATURE_COLUMNS].head(5)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.log_params(params)
+        mlflow.set_tags({"data_sha256": data_fingerprint(rows)})
         mlflow.log_metrics(metrics)
         info = mlflow.sklearn.log_model(
             model,
             name="model",
-            signature=signature,
+            signature=infer_signature(example, score(model, example)),
             input_example=example,
             pip_requirements=model_requirements(),
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
             registered_model_name=model_name,
         )
     client = MlflowClient()
-    version = info.registered_model_version
-    client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
-    client.set_model_version_tag(model_name, version, "pr_auc", str(metrics["pr_auc"]))
+    version = str(info.registered_model_version)
     client.set_model_version_tag(model_name, version, "run_id", run.info.run_id)
-    return f"models:/{model_name}@{CHAMPION_ALIAS}"
+    client.set_model_version_tag(model_name, version, "decision_threshold", str(DECISION_THRESHOLD))
+    for key, value in metrics.items():
+        client.set_model_version_tag(model_name, version, key, str(value))
+    if alias:
+        client.set_registered_model_alias(model_name, alias, version)
+    return version
+
+
+@contextmanager
+def tracking_server(backend_store_uri: str = "sqlite:///mlflow.db", artifacts: str = "mlartifacts",
+                    startup_timeout_s: float = 150) -> Iterator[str]:
+    """``mlflow server`` on 127.0.0.1 (a free port) for the ``with`` block; yields its URL.
+
+    Runs and the registry go to ``backend_store_uri``; artifacts are uploaded through the server
+    into ``artifacts`` (``mlflow-artifacts:/`` URIs). The server's process group is stopped at the end.
+    """
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    from cardfraud.serving import HOST, free_port
+
+    url = f"http://{HOST}:{free_port()}"
+    command = [sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", url.rsplit(":", 1)[1], "--workers", "1",
+               "--backend-store-uri", backend_store_uri, "--artifacts-destination", artifacts]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with open("mlflow-server.log", "w") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + startup_timeout_s
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"mlflow server exited with {server.returncode}:\n" + Path("mlflow-server.log").read_text()[-2000:])
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"mlflow server not healthy after {startup_timeout_s} s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and its worker
+        server.wait(timeout=30)

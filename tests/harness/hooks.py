@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from tests.harness.blocks import ROOT
+from tests.harness import ROOT
 
 
 def load_hook(name: str):

@@ -4,3 +4,6 @@
 document.querySelectorAll("article table:not([class]), article .jupyter-wrapper .highlight-ipynb").forEach((region) => {
   region.setAttribute("tabindex", "0");
 });
+
+// Material's search dialog has role="dialog" but no accessible name (axe: aria-dialog-name).
+document.querySelector('.md-search[role="dialog"]')?.setAttribute("aria-label", "Search");
