@@ -200,8 +200,16 @@ def search(page, query: str) -> list[str]:
     page.wait_for_function(
         "() => /\\d/.test(document.querySelector('.md-search-result__meta')?.textContent || '')", timeout=10_000
     )
-    page.wait_for_timeout(300)  # results settle as the last keystrokes arrive
-    return [a.get_attribute("href") for a in page.locator(".md-search-result__item > a.md-search-result__link").all()]
+    # The worker answers each keystroke in turn; on a busy machine the last answer comes late.
+    # Read the results until two reads 400 ms apart agree.
+    links = page.locator(".md-search-result__item > a.md-search-result__link")
+    previous, current = None, [a.get_attribute("href") for a in links.all()]
+    for _ in range(25):
+        if current == previous:
+            break
+        page.wait_for_timeout(400)
+        previous, current = current, [a.get_attribute("href") for a in links.all()]
+    return current
 
 
 def _lands(row: dict, href: str) -> bool:

@@ -9,7 +9,9 @@ its `jupyter lab` line replaced by the page's own "Run a lab without a browser" 
 notebook runs twice in the same folder; both runs must end in PASS and show exactly the outputs the
 published notebook carries.
 
-The newest Python the course promises installs the same learner environment and runs one lab.
+The reader's `python3` is the oldest Python the page allows (3.11.5 or newer; this machine's Debian
+python3, 3.11.2, is too old for the pins, as the page says). The newest Python the course promises
+installs the same learner environment and runs one lab.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ GET_STARTED = DOCS / "get-started.md"
 # The page's commands, in the order the page gives them.
 BLOCK_TITLES = ["Install", "Run a lab", "Run a lab without a browser"]
 EXAMPLE_LAB = "lab-5.3"  # the lab the page's commands name; the test runs each lab in its place
-NEWEST_PYTHON = Path.home() / ".pyenv" / "versions" / "3.13.0" / "bin" / "python"
+PYENV_VERSIONS = Path.home() / ".pyenv" / "versions"
+OLDEST_PYTHON = PYENV_VERSIONS / "3.11.7" / "bin" / "python"  # the page: 3.11.5 or newer
+NEWEST_PYTHON = PYENV_VERSIONS / "3.13.0" / "bin" / "python"
 INSTALL_TIMEOUT_S = 1200
 LAB_TIMEOUT_S = 900
 PARALLEL_LABS = 2  # the machine's cores
@@ -65,11 +69,15 @@ def checkout_snapshot(destination: Path) -> Path:
     return destination
 
 
-def reader_environment(home: Path) -> dict[str, str]:
-    """A shell as a reader has one: their HOME, the system's PATH, pip's download cache."""
+def reader_environment(home: Path, python: Path) -> dict[str, str]:
+    """A shell as a reader has one: their HOME, the system's PATH with ``python`` as `python3`
+    (the one the page told them to install), pip's download cache."""
     cache = subprocess.run(["python3", "-m", "pip", "cache", "dir"], capture_output=True, text=True, check=False).stdout.strip()
+    bin_dir = home / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "python3").symlink_to(python)
     env = {
-        "HOME": str(home), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "HOME": str(home), "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "LANG": os.environ.get("LANG", "C.UTF-8"),
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
     if cache:
@@ -98,7 +106,8 @@ def reader(tmp_path_factory, served_site):
     repository = checkout_snapshot(tmp_path_factory.mktemp("repository") / "mlops-discipline")
     addresses = {"repo_url": str(repository), "site_url": served_site}
     commands = {title: fill(text, addresses) for title, text in page_commands().items()}
-    env = reader_environment(home)
+    assert OLDEST_PYTHON.exists(), f"the reader test needs {OLDEST_PYTHON} as the reader's python3 (pyenv install 3.11.7)"
+    env = reader_environment(home, OLDEST_PYTHON)
     seconds = run_shell(commands["Install"], home, env, INSTALL_TIMEOUT_S, "the Install block")
     return {"home": home, "env": env, "commands": commands, "install_seconds": seconds}
 
@@ -143,11 +152,7 @@ def test_the_newest_python_installs_and_runs_a_lab(served_site, tmp_path):
     commands = {title: fill(text, {"repo_url": str(repository), "site_url": served_site}) for title, text in page_commands().items()}
     home = tmp_path / "home"
     home.mkdir()
-    bin_dir = home / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python3").symlink_to(NEWEST_PYTHON)
-    env = reader_environment(home)
-    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    env = reader_environment(home, NEWEST_PYTHON)
     run_shell(commands["Install"], home, env, INSTALL_TIMEOUT_S, "the Install block on Python 3.13")
     run_shell(lab_script(commands, EXAMPLE_LAB), home, env, LAB_TIMEOUT_S, f"{EXAMPLE_LAB} on Python 3.13")
     executed = nbformat.read(home / "mlops-labs" / f"{EXAMPLE_LAB}.ipynb", as_version=4)

@@ -205,6 +205,16 @@ def test_lab_page_hook_was_written_for_the_installed_versions():
     assert installed == written_for, f"notebook_pages.py was written for {written_for}; installed: {installed}"
 
 
+def test_lab_page_hook_reads_attribute_values_as_values_not_classes():
+    """nbconvert styles stderr outputs with [data-mime-type="application/vnd.jupyter.stderr"]: the
+    dots in the value are not classes, so the rule stays on a page with a stderr output."""
+    rule = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"] { background: red; }'
+    unused = ".jp-Dialog { color: blue; }"
+    html = f'<style>{rule}\n{unused}</style><div class="jp-OutputArea-output" data-mime-type="application/vnd.jupyter.stderr">'
+    css = load_hook("notebook_pages").without_unused_css(html)
+    assert "background: red" in css and "jp-Dialog" not in css, css
+
+
 def _front_matter(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
     assert text.startswith("---\n"), f"{path.relative_to(ROOT)}:1: no front matter"

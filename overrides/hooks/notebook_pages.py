@@ -19,6 +19,11 @@ CSS + JS) to ~90 KB, under the 120 KB budget of every page without a diagram; it
 ``tests/test_browser.py`` checks that each lab page renders, in light and dark mode, as it does
 with the whole stylesheets, pixel for pixel.
 
+For search, a lab page ranks below the pages that teach (``LAB_SEARCH_BOOST``, Material's documented
+per-page ``search.boost``) and what its cells printed is not indexed (``data-search-exclude``, also
+documented): a lab repeats its module's words in its steps and in every output, and outranked the
+sections that explain them (``tests/test_browser.py``'s search table measures it).
+
 Both cuts depend on what mkdocs-jupyter and nbconvert write: the comments around the dead blocks,
 the stylesheet's text. They were written against the versions in WRITTEN_FOR, and
 ``tests/test_site.py`` fails when an installed version differs, to have them checked again.
@@ -31,10 +36,28 @@ import re
 from typing import NamedTuple
 
 from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
 
 WRITTEN_FOR = {"mkdocs-jupyter": "0.26.3", "nbconvert": "7.17.2"}
 # nbconvert writes the two blocks one after the other, each between HTML comments.
 DEAD_BLOCKS = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mermaid configuration -->", re.S)
+
+
+# A cell's printed text (a <pre>) or table, right inside its output area. Material's parser drops
+# an element marked data-search-exclude only if no element of the same tag is nested in it, so the
+# mark goes on the <pre> and the <table>, not on the output's <div>.
+CELL_OUTPUT = re.compile(r'(<div class="[^"]*\bjp-OutputArea-output\b[^>]*>\s*)<(pre|table)\b')
+
+
+LAB_SEARCH_BOOST = 0.5
+
+
+@event_priority(50)  # before Material's search plugin indexes the page (priority 0)
+def on_page_context(context, page, config, nav):
+    if page.file.src_uri.endswith(".ipynb"):
+        page.meta.setdefault("search", {}).setdefault("boost", LAB_SEARCH_BOOST)
+        page.content = CELL_OUTPUT.sub(r"\1<\2 data-search-exclude", page.content)
+    return context
 
 
 def on_post_page(output, page, config):
@@ -65,6 +88,8 @@ _BRACE = re.compile(r"[{}]")
 _CLASS = re.compile(r"\.(-?[_a-zA-Z][\w-]*)")
 # A class inside :not(), :is(), :where() or :has() need not be on the page for the selector to match.
 _FUNCTIONAL_PSEUDO = re.compile(r":(?:not|is|where|has)\((?:[^()]|\([^()]*\))*\)")
+# An attribute selector's value is not a class: [data-mime-type="application/vnd.jupyter.stderr"].
+_ATTRIBUTE_SELECTOR = re.compile(r"\[(?:[^\]\"']|\"[^\"]*\"|'[^']*')*\]")
 # At-rules that hold rules (kept when a rule inside is kept); other at-rules are kept whole.
 _GROUPING_AT_RULES = ("@media", "@supports", "@container", "@layer")
 _DEFINES_PROPERTY = re.compile(r"(?:^|[;\s])--[\w-]+\s*:")
@@ -253,4 +278,4 @@ def _split(text: str, separator: str) -> list[str]:
 
 
 def _needed_classes(selector: str) -> frozenset[str]:
-    return frozenset(_CLASS.findall(_FUNCTIONAL_PSEUDO.sub("", selector)))
+    return frozenset(_CLASS.findall(_ATTRIBUTE_SELECTOR.sub("", _FUNCTIONAL_PSEUDO.sub("", selector))))
