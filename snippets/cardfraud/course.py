@@ -292,10 +292,10 @@ def canary_readout(served: pd.DataFrame, routed: list[tuple[str, str, int]], log
     alerts = (per_arm["alert_rate"] * per_arm["payments"]).round().astype(int)
     _, alerts_p = proportions_ztest(alerts[::-1].to_numpy(), per_arm["payments"][::-1].to_numpy(), alternative="larger")
     champion, challenger = arms
+    error_rate = per_arm["errors"] / per_arm["requests"]  # rates, not counts: the challenger answers a tenth
     if srm_p < SRM_ALPHA:
         decision, reason = "hold", f"sample ratio mismatch (p={srm_p:.4f}): find the cause before reading any metric"
-    elif (per_arm["errors"] / per_arm["requests"])[challenger] > (per_arm["errors"] / per_arm["requests"])[champion]:
-        # rates, not counts: the challenger answers a tenth of the requests
+    elif error_rate[challenger] > error_rate[champion]:
         decision, reason = "rollback", "the challenger fails a larger share of its requests than the champion"
     elif per_arm.loc[challenger, "p99_seconds"] > MAX_P99_SECONDS:
         decision, reason = "rollback", f"the challenger's p99 latency is over the {MAX_P99_SECONDS:.0f} s budget"
