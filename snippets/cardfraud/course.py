@@ -140,18 +140,20 @@ def serving_stack(store, predictors: dict[str, str], weights: dict[str, float] |
     """Start a predictor per model URI ({arm: "models:/fraud-detector/1"}), a router across them
     and a transformer in front; stop everything when the ``with`` block ends."""
     from cardfraud.serving import (
-        ModelServerProcess, TrafficRouter, free_port, predictor_arguments, running, transformer_arguments,
+        HOST, ModelServerProcess, TrafficRouter, free_port, predictor_arguments, running, transformer_arguments,
     )
 
     weights = weights or {arm: 1.0 if index == 0 else 0.0 for index, arm in enumerate(predictors)}
     servers = {arm: ModelServerProcess(free_port(), predictor_arguments(uri, tracking_uri), log_path=f"predictor-{arm}.log")
                for arm, uri in predictors.items()}
-    with running(servers) as urls, TrafficRouter(urls, weights, port=free_port(), shadow=shadow) as router:
-        transformer = ModelServerProcess(
-            free_port(), transformer_arguments(store.repo_path, router.url, prediction_log), log_path="transformer.log"
-        )
-        with running({"transformer": transformer}) as front:
-            yield Stack(store, front["transformer"], router, urls, Path(prediction_log).resolve())
+    # The transformer only calls the router when a request comes: all the servers start at once.
+    router_port = free_port()
+    front = ModelServerProcess(free_port(), transformer_arguments(store.repo_path, f"http://{HOST}:{router_port}", prediction_log),
+                               log_path="transformer.log")
+    with running({**servers, "transformer": front}) as urls:
+        backends = {arm: urls[arm] for arm in predictors}
+        with TrafficRouter(backends, weights, port=router_port, shadow=shadow) as router:
+            yield Stack(store, urls["transformer"], router, backends, Path(prediction_log).resolve())
 
 
 def request_batches(day: pd.DataFrame, window: str = REQUEST_WINDOW):

@@ -61,7 +61,8 @@ print("serving:", sorted(stack.predictors), "behind a transformer and a router o
 # %% [markdown]
 # ## Step 3: day by day
 #
-# Each day the payments go through the stack; at midnight the monitor joins the predictions with
+# Each day the payments go through the stack (a day's payments in as few requests as lab 5.5
+# sends, ten-minute requests on a canary day); at midnight the monitor joins the predictions with
 # the chargebacks that have arrived and exports its signals. The alert is the rule of
 # `alerts.yml` (`CardfraudConfirmedRecallLow`); the last step checks with `promtool` that
 # Prometheus fires it on the same days. While it fires, the pipeline runs once a week on the
@@ -72,11 +73,12 @@ print("serving:", sorted(stack.predictors), "behind a transformer and a router o
 from cardfraud.monitoring import MIN_CONFIRMED_FRAUD, RECALL_SLO, daily_signals
 
 RETRAIN_EVERY = pd.Timedelta(days=7)  # while the alert fires, the pipeline runs once a week
+DAY_WINDOW = "1D"  # an ordinary day: its payments in as few requests as lab 5.5 sends (one per customer at most)
 ONE_DAY = pd.Timedelta(days=1)
 timeline, scrapes, pipeline_runs = [], [], []
 champion, challenger, last_run = f"v{launch.version}", None, None
 for day in pd.date_range(course.LAUNCH_DAY, END, freq="D", inclusive="left", tz="UTC"):
-    served = course.replay(stack, feeds, day, day + ONE_DAY, window=course.CANARY_WINDOW if challenger else course.REQUEST_WINDOW)
+    served = course.replay(stack, feeds, day, day + ONE_DAY, window=course.CANARY_WINDOW if challenger else DAY_WINDOW)
     serving, events = champion, []
     if challenger:  # the canary day is over: read the guardrails, then promote or roll back
         readout = course.canary_readout(served, stack.router.served, log.frame().query("event_timestamp >= @day"),
