@@ -24,7 +24,7 @@ check: $(INSTALLED)
 build: $(INSTALLED)
 	$(BIN)/mkdocs build --strict --site-dir site
 
-bench: $(INSTALLED)
+bench: $(INSTALLED) node_modules/.installed
 	$(BIN)/python -m tests.bench
 
 # Rewrite shown outputs and lab notebooks from a real run: `make outputs PAGE=module-5.2`.

@@ -1,7 +1,8 @@
 """`make bench`: how fast the site builds, rebuilds and tests, and how heavy its pages are.
 
 The suite runs once, in this process, and is reported by part: code blocks, lab notebooks,
-browser checks, the rest (`--no-suite` leaves it out).
+browser checks, the rest (`--no-suite` leaves it out). The lab notebooks run in the
+reader test, its learner install included.
 
 Targets on a 2-core machine: strict build <= 5 s, rebuild after a one-page edit <= 2 s,
 a page without diagrams <= 120 KB gzip (HTML + CSS + JS). Each timing is the median of
@@ -81,8 +82,10 @@ def page_weight(site: Path, page: str) -> tuple[int, int]:
     return sum(len(d) for d in data), sum(len(gzip.compress(d, 9)) for d in data)
 
 
-# Which part of the suite a test belongs to, by its file.
-SUITE_PARTS = {"tests/test_codeblocks.py": "blocks", "tests/test_labs.py": "labs", "tests/test_browser.py": "browser"}
+# Which part of the suite a test belongs to, by its file. The lab notebooks run in the reader
+# test (its learner install included); tests/test_labs.py only compares files.
+SUITE_PARTS = {"tests/test_codeblocks.py": "blocks", "tests/test_reader.py": "labs", "tests/test_labs.py": "labs",
+               "tests/test_browser.py": "browser"}
 
 
 class SuiteTimes:

@@ -91,8 +91,10 @@ class Visit:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.goto(url, wait_until="load")
 
-    def close(self):
-        self.context.close()
+    def close(self):  # as soon as a test is done with a page; the fixture closes the rest
+        if self.context is not None:
+            self.context.close()
+            self.context = None
 
 
 @pytest.fixture
@@ -156,8 +158,10 @@ def test_diagrams_render_when_opened_directly(built_site, site_url, visit):
     pages = [p for p in READER_PAGES if _has_diagram(built_site, p)]
     assert pages, "no page has a diagram"
     for page in pages:
-        hosts, rendered = _wait_for_diagrams(visit(site_url + page).page)
+        v = visit(site_url + page)
+        hosts, rendered = _wait_for_diagrams(v.page)
         assert hosts and rendered == hosts, f"{page}: {rendered} of {hosts} diagrams rendered as SVG"
+        v.close()
 
 
 def test_diagrams_render_after_navigating_through_the_site(built_site, site_url, visit):
@@ -170,16 +174,28 @@ def test_diagrams_render_after_navigating_through_the_site(built_site, site_url,
         assert hosts and rendered == hosts, f"{page} reached by the nav: {rendered} of {hosts} diagrams rendered"
 
 
-# --- 3. no third-party requests, no console errors ----------------------------------
+# --- 3. no third-party requests, no console errors, page weight (helper in 7) ---------
 
 
-def test_pages_request_only_the_site_and_log_no_errors(built_site, site_url, visit):
+def test_pages_request_only_the_site_log_no_errors_and_keep_their_weight(built_site, site_url, visit):
+    """Every page (and every file a page's code published) loads from the site alone, logs no
+    console error, and a reader page transfers no more than its budget (section 7)."""
+    report, over = [], []
     for page in READER_PAGES + PUBLISHED_FILES:
         v = visit(site_url + page)
         v.page.wait_for_load_state("networkidle")
         foreign = [u for u in v.requests if urlsplit(u).scheme in {"http", "https"} and urlsplit(u).hostname != "127.0.0.1"]
         assert not foreign, f"{page} requested third-party hosts: {foreign}"
         assert not v.errors, f"{page} logged console errors: {v.errors}"
+        if page in READER_PAGES:
+            kb = _transferred_kb(v)
+            budget = BUDGET_DIAGRAM_KB if _has_diagram(built_site, page) else BUDGET_PLAIN_KB
+            report.append(f"{page}: {kb:.0f} KB gzip (budget {budget})")
+            if kb > budget:
+                over.append(report[-1])
+        v.close()
+    print("\npage weight, HTML + CSS + JS (gzip):\n" + "\n".join(report))
+    assert not over, "pages over their weight budget:\n" + "\n".join(over)
 
 
 # --- 1. search ----------------------------------------------------------------------
@@ -269,15 +285,28 @@ def _axe_violations(page) -> list[str]:
     ]
 
 
+SCREENSHOT_PAGES = ["index.html", *MODULE_PAGES]
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_no_serious_accessibility_violations(site_url, visit, scheme):
+def test_no_serious_accessibility_violations(built_site, site_url, visit, scheme):
+    """axe-core on every reader page; the overview and the module pages, once checked, are also
+    photographed for people to look at (test-artifacts/screenshots/, uploaded by the workflow)."""
     assert (NODE_MODULES / "axe-core").is_dir(), "node_modules/axe-core missing: run `make test` (it runs npm ci)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     found = {}
     for page in READER_PAGES:
         v = visit(site_url + page, color_scheme=scheme)
         problems = _axe_violations(v.page)
         if problems:
             found[page] = problems
+        if page in SCREENSHOT_PAGES:
+            if _has_diagram(built_site, page):
+                _wait_for_diagrams(v.page)
+            target = ARTIFACTS / f"{Path(page).stem}-{scheme}.png"
+            v.page.screenshot(path=str(target), full_page=False)
+            assert target.stat().st_size > 10_000, f"{target} looks empty"
+        v.close()
     assert not found, f"axe-core, {scheme} mode:\n" + json.dumps(found, indent=1)
 
 
@@ -344,6 +373,7 @@ def test_small_screens_do_not_scroll_sideways(site_url, visit):
             link.wait_for(state="visible", timeout=5_000)
         except PlaywrightTimeout:
             pytest.fail(f"{page}: the nav's links are not visible after opening the menu at 375 px", pytrace=False)
+        v.close()
     assert not wide, "pages that scroll sideways at 375 px:\n" + "\n".join(wide)
 
 
@@ -357,20 +387,6 @@ def _transferred_kb(v: Visit) -> float:
         if kind in {"document", "script", "stylesheet"}:
             total += len(gzip.compress(response.body(), 9))
     return total / 1024
-
-
-def test_page_weight_budget(built_site, site_url, visit):
-    report, over = [], []
-    for page in READER_PAGES:
-        v = visit(site_url + page)
-        v.page.wait_for_load_state("networkidle")
-        kb = _transferred_kb(v)
-        budget = BUDGET_DIAGRAM_KB if _has_diagram(built_site, page) else BUDGET_PLAIN_KB
-        report.append(f"{page}: {kb:.0f} KB gzip (budget {budget})")
-        if kb > budget:
-            over.append(report[-1])
-    print("\npage weight, HTML + CSS + JS (gzip):\n" + "\n".join(report))
-    assert not over, "pages over their weight budget:\n" + "\n".join(over)
 
 
 def _lighthouse(url: str, tmp_path: Path) -> dict[str, int]:
@@ -451,18 +467,3 @@ def test_lab_pages_look_the_same_with_only_the_css_they_use(built_site, site_url
         if box:
             different.append(f"{lab} ({scheme}): differs from the page with the whole stylesheets in the box {box}")
     assert not different, "lab pages that render differently without the unused CSS:\n" + "\n".join(different)
-
-
-# --- 8. screenshots ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_screenshots_for_people(built_site, site_url, visit, scheme):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for page in ["index.html", *MODULE_PAGES]:
-        v = visit(site_url + page, color_scheme=scheme)
-        if _has_diagram(built_site, page):
-            _wait_for_diagrams(v.page)
-        target = ARTIFACTS / f"{Path(page).stem}-{scheme}.png"
-        v.page.screenshot(path=str(target), full_page=False)
-        assert target.stat().st_size > 10_000, f"{target} looks empty"

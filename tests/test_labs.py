@@ -2,7 +2,7 @@
 
 `make outputs` executes each generated notebook in a fresh folder and writes it, outputs included,
 to docs/labs/. The reader test (tests/test_reader.py) runs the published notebooks with real
-Jupyter, twice, and checks their outputs against the ones committed here.
+Jupyter and checks their outputs against the ones committed here.
 """
 
 from __future__ import annotations
