@@ -217,14 +217,20 @@ def search(page, query: str) -> list[str]:
         "() => /\\d/.test(document.querySelector('.md-search-result__meta')?.textContent || '')", timeout=10_000
     )
     # The worker answers each keystroke in turn; on a busy machine the last answer comes late.
-    # Read the results until two reads 400 ms apart agree.
+    # Read the results until two reads 400 ms apart agree. Each read takes every href in one
+    # evaluation: the list may be re-rendered between reads, and a per-link read could wait on a
+    # link that is gone.
     links = page.locator(".md-search-result__item > a.md-search-result__link")
-    previous, current = None, [a.get_attribute("href") for a in links.all()]
+
+    def hrefs():
+        return links.evaluate_all("links => links.map(a => a.getAttribute('href'))")
+
+    previous, current = None, hrefs()
     for _ in range(25):
         if current == previous:
             break
         page.wait_for_timeout(400)
-        previous, current = current, [a.get_attribute("href") for a in links.all()]
+        previous, current = current, hrefs()
     return current
 
 
