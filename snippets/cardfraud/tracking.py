@@ -147,7 +147,10 @@ def tracking_server(backend_store_uri: str = "sqlite:///mlflow.db", artifacts: s
                "--backend-store-uri", backend_store_uri, "--artifacts-destination", artifacts]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     with open("mlflow-server.log", "w") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        # A process group of its own, to stop the server and its worker together below; the same
+        # session as this process, so whatever ends the session (a closed terminal, the test
+        # harness after a timeout) ends the server too.
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, process_group=0)
     try:
         deadline = time.monotonic() + startup_timeout_s
         while True:

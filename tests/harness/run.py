@@ -89,7 +89,7 @@ def run(chain: Chain, env: dict[str, str], cold: bool = False) -> Result:
             command = [sys.executable] if chain.language == "python" else ["bash", "-euo", "pipefail"]
             returncode, group = _run_process([*command, str(script_path)], workdir, env, out, err, chain.timeout_s)
         seconds = time.perf_counter() - started
-        leftovers = _reap(group)
+        leftovers = _reap(group)  # the chain's process group leads its session
         published = {name: (Path(workdir) / name).read_bytes() for name, _ in chain.publishes if (Path(workdir) / name).is_file()}
         return Result(
             returncode,
@@ -116,21 +116,26 @@ def _run_process(command: list[str], workdir, env, out_path, err_path, timeout_s
             return None, process.pid
 
 
-def _reap(group: int) -> str:
-    """Kill whatever is left in the chain's process group, wait until it is gone, and describe it."""
-    left = _living(group)
-    if left:
+def _reap(session: int) -> str:
+    """Kill whatever is left in the chain's session, wait until it is gone, and describe it.
+
+    Each process is killed by its pid: a server a block started in a process group of its own
+    (``cardfraud.tracking.tracking_server``) is outside the chain's group but still in its session.
+    """
+    left = _living(session)
+    for line in left:
         with contextlib.suppress(ProcessLookupError):  # it may have ended meanwhile
-            os.killpg(group, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while _living(group) and time.monotonic() < deadline:
-            time.sleep(0.05)
+            os.kill(int(line.split(None, 1)[0]), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while left and _living(session) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return "\n".join(left)
 
 
-def _living(group: int) -> list[str]:
-    """``pid command`` of each process of the group that has not ended (zombies have)."""
-    listing = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", str(group)], capture_output=True, text=True, check=False).stdout
+def _living(session: int) -> list[str]:
+    """``pid command`` of each process of the session that has not ended (zombies have)."""
+    # ps -g with a number selects by session id.
+    listing = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", str(session)], capture_output=True, text=True, check=False).stdout
     return [f"{pid} {args}" for pid, stat, args in (line.split(None, 2) for line in listing.splitlines() if line.strip()) if not stat.startswith("Z")]
 
 

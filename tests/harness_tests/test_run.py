@@ -78,6 +78,17 @@ def test_processes_a_chain_leaves_running_are_reported_and_killed(private_home, 
     assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", "still running"
 
 
+def test_a_chain_that_times_out_leaves_no_server_running(private_home, cold):
+    """A server in a process group of its own (as `cardfraud.tracking.tracking_server` starts
+    mlflow) is killed with the chain when the chain runs out of time."""
+    code = "import subprocess, time\nsubprocess.Popen(['sleep', '300'], process_group=0)\ntime.sleep(30)\n"
+    result = run(script("python", code, timeout_s=2), block_environment(private_home), cold)
+    assert result.returncode is None
+    pid, command = result.leftovers.split(None, 1)
+    assert command == "sleep 300"
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", "still running"
+
+
 def test_a_chain_exits_like_a_script_atexit_handlers_run(private_home, cold):
     code = "import atexit\natexit.register(print, 'at exit')\nprint('body')\n"
     assert run(script("python", code), block_environment(private_home), cold).stdout == "body\nat exit\n"
