@@ -1,4 +1,4 @@
-"""Run a chain of blocks in a fresh directory, in its own process group, with a timeout.
+"""Run a chain of blocks in a fresh directory, in its own session, with a timeout.
 
 Python chains are forked from a warm process that has already imported the heavy libraries
 (``forkserver.py``, ``preload.py``), so each chain pays for a fork, not for importing pandas,
