@@ -405,7 +405,8 @@ def _transferred_kb(v: Visit) -> float:
     return total / 1024
 
 
-def _lighthouse(url: str, tmp_path: Path) -> dict[str, int]:
+def _lighthouse(url: str, tmp_path: Path) -> tuple[dict[str, int], float]:
+    """Scores per category, and the host's benchmarkIndex."""
     cli = NODE_MODULES / ".bin" / "lighthouse"
     assert cli.exists(), "node_modules/.bin/lighthouse missing: run `make test` (it runs npm ci)"
     report = tmp_path / "report.json"

@@ -70,12 +70,16 @@ def test_a_chain_that_runs_too_long_is_stopped(private_home, cold):
     assert result.returncode is None and result.seconds < 10
 
 
+def assert_gone(pid: str) -> None:
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", "still running"
+
+
 def test_processes_a_chain_leaves_running_are_reported_and_killed(private_home, cold):
     code = "import subprocess\nsubprocess.Popen(['sleep', '300'])\n"
     result = run(script("python", code), block_environment(private_home), cold)
     pid, command = result.leftovers.split(None, 1)
     assert command == "sleep 300"
-    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", "still running"
+    assert_gone(pid)
 
 
 def test_a_chain_that_times_out_leaves_no_server_running(private_home, cold):
@@ -86,7 +90,7 @@ def test_a_chain_that_times_out_leaves_no_server_running(private_home, cold):
     assert result.returncode is None
     pid, command = result.leftovers.split(None, 1)
     assert command == "sleep 300"
-    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", "still running"
+    assert_gone(pid)
 
 
 def test_a_chain_exits_like_a_script_atexit_handlers_run(private_home, cold):
